@@ -1,0 +1,54 @@
+"""Shared command-line plumbing: absl flags + ml_collections configs, one-line errors.
+
+Any `UserError` (and any bad flag or config override) ends the program with a
+single line on stderr and exit code 2, before anything is written.
+"""
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+from gp_jax.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _fail(message: str):
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(EXIT_USER_ERROR)
+
+
+def _parse_flags(argv):
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+  except UserError as e:
+    _fail(str(e))
+  except (FileNotFoundError, SyntaxError, ImportError, AttributeError, TypeError,
+          ValueError, KeyError) as e:  # a config file that fails to load
+    detail = " ".join(str(e.args[0] if e.args else e).replace("\\n", " ").replace("\\'", "'").split())
+    _fail(f"bad --config or override ({type(e).__name__}): {detail.replace(chr(39), '')}")
+
+
+def load_config(holder):
+  """The config behind a `config_flags` holder, or a one-line UserError."""
+  try:
+    config = holder.value
+    config.to_dict()  # a config that failed to load raises on first access
+    return config
+  except OSError as e:
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    reason = lines[-1] if lines else str(e)
+    raise UserError(f"could not load --config: {reason}") from None
+
+
+def run(main):
+  """`absl.app.run(main)`, mapping user errors to one line and exit code 2."""
+  def guarded(argv):
+    try:
+      return main(argv)
+    except UserError as e:
+      _fail(str(e))
+  app.run(guarded, flags_parser=_parse_flags)

@@ -1,0 +1,59 @@
+"""Analytic MACs and parameter counts of any channel configuration, from the spec.
+
+Conventions match the published figures (torchvision, the MobileNet papers):
+MACs count the multiply-accumulates of conv and dense layers only; params count
+conv/dense weights and biases plus BatchNorm's scale and offset (not its running
+statistics). Works on numpy and on traced jax arrays (used inside search).
+"""
+from __future__ import annotations
+
+from gp_jax.spec import ArchSpec, Layer
+
+
+def _widths_in_out(layer: Layer, spec: ArchSpec, widths):
+  w_in = spec.in_channels if layer.in_group == -1 else widths[layer.in_group]
+  w_out = widths[layer.out_group]
+  return w_in, w_out
+
+
+def layer_macs(spec: ArchSpec, widths=None) -> list:
+  """MACs of each layer (in `spec.layers` order) for `widths` (default: full)."""
+  widths = spec.max_widths if widths is None else widths
+  out = []
+  for layer in spec.layers:
+    w_in, w_out = _widths_in_out(layer, spec, widths)
+    spatial = layer.out_resolution ** 2
+    if layer.kind == "conv":
+      out.append(layer.kernel ** 2 * w_in * w_out * spatial)
+    elif layer.kind == "depthwise":
+      out.append(layer.kernel ** 2 * w_out * spatial)
+    else:  # dense
+      out.append(w_in * w_out)
+  return out
+
+
+def macs(spec: ArchSpec, widths=None):
+  """Total MACs of the network at `widths` (one per channel group)."""
+  return sum(layer_macs(spec, widths))
+
+
+def params(spec: ArchSpec, widths=None):
+  """Total trainable parameters at `widths` (BatchNorm scale+offset included)."""
+  widths = spec.max_widths if widths is None else widths
+  total = 0
+  for layer in spec.layers:
+    w_in, w_out = _widths_in_out(layer, spec, widths)
+    if layer.kind == "conv":
+      weights = layer.kernel ** 2 * w_in * w_out
+    elif layer.kind == "depthwise":
+      weights = layer.kernel ** 2 * w_out
+    else:
+      weights = w_in * w_out
+    # A BatchNorm carries scale + offset; without one the layer has a bias.
+    extra = 2 * w_out if layer.batch_norm else w_out
+    total = total + weights + extra
+  return total
+
+
+def macs_ratio(spec: ArchSpec, widths) -> float:
+  return macs(spec, widths) / macs(spec)

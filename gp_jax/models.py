@@ -1,0 +1,126 @@
+"""Flax linen networks derived from an `ArchSpec`, in two forms.
+
+* **masked** (`ConvNet(spec)`): full-width parameters; the channel configuration
+  is a `(num_groups,)` width array given at call time and applied as channel
+  masks after every layer. Shapes never depend on the configuration, so one
+  compiled function serves every configuration and can be `vmap`ped over them.
+* **sliced** (`ConvNet(spec, widths=(...))`): every layer has its configured
+  width: the physically smaller network that is retrained and deployed.
+
+Both forms have the same parameter tree (same names, smaller shapes when
+sliced), so `slice_variables` turns full-width variables into a configuration's
+by keeping the first k channels along every axis.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gp_jax import channels
+from gp_jax.spec import ArchSpec, Op
+
+_ACTIVATIONS = {"none": lambda x: x, "relu": nn.relu, "relu6": nn.relu6}
+
+
+class Layer(nn.Module):
+  """A conv / depthwise conv / dense layer with its BatchNorm."""
+  op: Op
+  features: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    op = self.op
+    if op.kind == "dense":
+      return nn.Dense(self.features, dtype=self.dtype, name="dense")(x)
+    y = nn.Conv(
+        self.features, (op.kernel, op.kernel), strides=op.stride,
+        padding="SAME", use_bias=not op.batch_norm,
+        feature_group_count=self.features if op.kind == "depthwise" else 1,
+        dtype=self.dtype, name="conv")(x)
+    if op.batch_norm:
+      y = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                       epsilon=1e-5, dtype=self.dtype, name="bn")(y)
+    return y
+
+
+class ConvNet(nn.Module):
+  """The network of `spec`; masked when `widths` is None, sliced otherwise."""
+  spec: ArchSpec
+  widths: Optional[tuple[int, ...]] = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, group_widths=None, *, train: bool = False):
+    """Logits for NHWC `images`.
+
+    Masked form: `group_widths` is the `(num_groups,)` int width array of the
+    configuration (None means full width). Sliced form: it must be None.
+    """
+    spec = self.spec
+    masked = self.widths is None
+    if masked:
+      widths = spec.max_widths
+      masks = None
+      if group_widths is not None:
+        masks = channels.group_masks(spec, group_widths, self.dtype)
+    else:
+      if group_widths is not None:
+        raise ValueError("a sliced ConvNet has static widths; pass no group_widths")
+      widths = self.widths
+      masks = None
+    outputs = []
+    for op in spec.ops:
+      if op.kind == "input":
+        y = images.astype(self.dtype)
+      elif op.is_layer:
+        x = outputs[op.inputs[0]]
+        if op.kind == "dense":
+          x = x.reshape(x.shape[0], -1)
+        y = Layer(op, widths[op.group], self.dtype, name=op.name)(x, train=train)
+        if masks is not None:
+          y = y * masks[op.group, :y.shape[-1]]
+      elif op.kind == "add":
+        y = sum(outputs[i] for i in op.inputs)
+      elif op.kind == "max_pool":
+        y = nn.max_pool(outputs[op.inputs[0]], (op.kernel, op.kernel),
+                        strides=(op.stride, op.stride), padding="SAME")
+      elif op.kind == "global_pool":
+        y = jnp.mean(outputs[op.inputs[0]], axis=(1, 2), keepdims=True)
+      else:
+        raise ValueError(f"unknown op kind {op.kind}")
+      outputs.append(_ACTIVATIONS[op.activation](y))
+    return outputs[-1].astype(jnp.float32)
+
+
+def input_shape(spec: ArchSpec, batch: int = 1) -> tuple[int, ...]:
+  return (batch, spec.resolution, spec.resolution, spec.in_channels)
+
+
+def init_variables(model: ConvNet, rng, batch: int = 1):
+  """Initial params and batch_stats of `model` for a dummy batch."""
+  return model.init(rng, jnp.zeros(input_shape(model.spec, batch)), train=False)
+
+
+def variable_shapes(spec: ArchSpec, widths=None):
+  """Shape/dtype tree of the (sliced when `widths` is given) network's variables."""
+  model = ConvNet(spec, None if widths is None else tuple(int(w) for w in widths))
+  return jax.eval_shape(lambda rng: init_variables(model, rng), jax.random.key(0))
+
+
+def slice_variables(full_variables, spec: ArchSpec, widths):
+  """Full-width variables -> those of the sliced network: first k channels of every axis."""
+  target = variable_shapes(spec, widths)
+
+  def cut(leaf, shape):
+    return leaf[tuple(slice(0, s) for s in shape.shape)]
+
+  return jax.tree.map(cut, full_variables, target)
+
+
+def count_params(variables) -> int:
+  return int(sum(np.prod(x.shape) for x in jax.tree.leaves(variables["params"])))

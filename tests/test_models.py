@@ -1,0 +1,65 @@
+"""Masked and sliced networks derived from the spec agree; one compile serves all configurations."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gp_jax import costs, models
+from tests.helpers import randomize_variables, random_widths, small_spec
+
+ARCHS = ["resnet20", "resnet56", "mobilenetv1", "mobilenetv2", "resnet50"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_masked_equals_sliced(arch):
+  spec = small_spec(arch, resolution=32)
+  net = models.ConvNet(spec)
+  variables = randomize_variables(
+      jax.jit(lambda k: models.init_variables(net, k))(jax.random.key(0)))
+  images = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
+  masked_apply = jax.jit(lambda v, x, w: net.apply(v, x, w))
+  rng = np.random.default_rng(42)
+  for _ in range(2):
+    widths = random_widths(spec, rng)
+    masked = masked_apply(variables, images, jnp.asarray(widths))
+    sliced_net = models.ConvNet(spec, tuple(int(w) for w in widths))
+    sliced_vars = models.slice_variables(variables, spec, widths)
+    sliced = jax.jit(sliced_net.apply)(sliced_vars, images)
+    assert float(jnp.std(masked)) > 1e-3  # logits are not trivially ~0
+    np.testing.assert_allclose(masked, sliced, rtol=1e-4, atol=1e-4)
+    assert models.count_params(sliced_vars) == costs.params(spec, widths)
+  # Full width without masks is the unpruned network.
+  full = jax.jit(net.apply)(variables, images)
+  np.testing.assert_allclose(
+      full, masked_apply(variables, images, jnp.asarray(spec.max_widths)),
+      rtol=1e-5, atol=1e-5)
+
+
+def test_one_compilation_serves_every_configuration_and_vmaps():
+  spec = small_spec("resnet20")
+  net = models.ConvNet(spec)
+  variables = randomize_variables(models.init_variables(net, jax.random.key(0)))
+  images = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
+  traces = []
+
+  @jax.jit
+  def logits(widths):
+    traces.append(1)  # runs only when jax traces (= compiles) the function
+    return net.apply(variables, images, widths)
+
+  rng = np.random.default_rng(0)
+  population = np.stack([random_widths(spec, rng) for _ in range(12)])
+  assert len({tuple(w) for w in population}) == 12
+  one_by_one = [logits(jnp.asarray(w)) for w in population]
+  assert len(traces) == 1
+  batched = jax.jit(jax.vmap(lambda w: net.apply(variables, images, w)))(
+      jnp.asarray(population))
+  np.testing.assert_allclose(np.stack(one_by_one), batched, rtol=1e-5, atol=1e-5)
+
+
+def test_sliced_net_rejects_dynamic_widths():
+  spec = small_spec("resnet20")
+  net = models.ConvNet(spec, spec.max_widths)
+  variables = models.init_variables(net, jax.random.key(0))
+  with pytest.raises(ValueError, match="static widths"):
+    net.apply(variables, jnp.zeros((1, 32, 32, 3)), jnp.asarray(spec.max_widths))
