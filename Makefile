@@ -20,6 +20,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m gp_jax.summary --config=configs/digits_resnet20.py
+	$(PY) -m gp_jax.main --config=configs/digits_resnet20.py --workdir=runs/demo
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from gp_jax.errors import UserError
 
@@ -47,6 +47,9 @@ def load_config(holder):
 def run(main):
   """`absl.app.run(main)`, mapping user errors to one line and exit code 2."""
   def guarded(argv):
+    if not flags.FLAGS["verbosity"].present:
+      # Quiet by default: jax and orbax log every backend probe and file at INFO.
+      logging.set_verbosity(logging.WARNING)
     try:
       return main(argv)
     except UserError as e:

@@ -7,7 +7,19 @@ statistics). Works on numpy and on traced jax arrays (used inside search).
 """
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+
 from gp_jax.spec import ArchSpec, Layer
+
+
+def _as_widths(spec: ArchSpec, widths):
+  if widths is None:
+    return spec.max_widths
+  if isinstance(widths, jax.Array):
+    # float32: int32 products overflow on ImageNet-sized networks.
+    return widths.astype(jnp.float32)
+  return [int(w) for w in widths]  # Python ints: numpy int32 sums would overflow
 
 
 def _widths_in_out(layer: Layer, spec: ArchSpec, widths):
@@ -18,7 +30,7 @@ def _widths_in_out(layer: Layer, spec: ArchSpec, widths):
 
 def layer_macs(spec: ArchSpec, widths=None) -> list:
   """MACs of each layer (in `spec.layers` order) for `widths` (default: full)."""
-  widths = spec.max_widths if widths is None else widths
+  widths = _as_widths(spec, widths)
   out = []
   for layer in spec.layers:
     w_in, w_out = _widths_in_out(layer, spec, widths)
@@ -39,7 +51,7 @@ def macs(spec: ArchSpec, widths=None):
 
 def params(spec: ArchSpec, widths=None):
   """Total trainable parameters at `widths` (BatchNorm scale+offset included)."""
-  widths = spec.max_widths if widths is None else widths
+  widths = _as_widths(spec, widths)
   total = 0
   for layer in spec.layers:
     w_in, w_out = _widths_in_out(layer, spec, widths)

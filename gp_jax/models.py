@@ -27,23 +27,35 @@ _ACTIVATIONS = {"none": lambda x: x, "relu": nn.relu, "relu6": nn.relu6}
 
 
 class Layer(nn.Module):
-  """A conv / depthwise conv / dense layer with its BatchNorm."""
+  """A conv / depthwise conv / dense layer with its BatchNorm.
+
+  `kernel`, when given, replaces the conv's own kernel parameter: this is how
+  the PruningNet runs the network with generated weights.
+  """
   op: Op
   features: int
   dtype: Any = jnp.float32
+  bn_momentum: float = 0.9
 
   @nn.compact
-  def __call__(self, x, *, train: bool):
+  def __call__(self, x, *, train: bool, kernel=None):
     op = self.op
     if op.kind == "dense":
       return nn.Dense(self.features, dtype=self.dtype, name="dense")(x)
-    y = nn.Conv(
-        self.features, (op.kernel, op.kernel), strides=op.stride,
-        padding="SAME", use_bias=not op.batch_norm,
+    conv_kwargs = dict(
+        features=self.features, kernel_size=(op.kernel, op.kernel),
+        strides=op.stride, padding="SAME", use_bias=not op.batch_norm,
         feature_group_count=self.features if op.kind == "depthwise" else 1,
-        dtype=self.dtype, name="conv")(x)
+        dtype=self.dtype)
+    if kernel is None:
+      y = nn.Conv(**conv_kwargs, name="conv")(x)
+    else:
+      if not op.batch_norm:
+        raise ValueError(f"generated kernels need a BatchNorm after '{op.name}'")
+      # The same linen Conv, applied functionally with the given kernel.
+      y = nn.Conv(**conv_kwargs, parent=None).apply({"params": {"kernel": kernel}}, x)
     if op.batch_norm:
-      y = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+      y = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                        epsilon=1e-5, dtype=self.dtype, name="bn")(y)
     return y
 
@@ -53,14 +65,20 @@ class ConvNet(nn.Module):
   spec: ArchSpec
   widths: Optional[tuple[int, ...]] = None
   dtype: Any = jnp.float32
+  # 0.0 makes one train-mode call store that batch's exact statistics
+  # (used to recalibrate BatchNorm for a configuration).
+  bn_momentum: float = 0.9
 
   @nn.compact
-  def __call__(self, images, group_widths=None, *, train: bool = False):
+  def __call__(self, images, group_widths=None, *, train: bool = False,
+               kernels=None):
     """Logits for NHWC `images`.
 
     Masked form: `group_widths` is the `(num_groups,)` int width array of the
     configuration (None means full width). Sliced form: it must be None.
+    `kernels` optionally maps layer names to full-size generated conv kernels.
     """
+    kernels = kernels or {}
     spec = self.spec
     masked = self.widths is None
     if masked:
@@ -81,7 +99,8 @@ class ConvNet(nn.Module):
         x = outputs[op.inputs[0]]
         if op.kind == "dense":
           x = x.reshape(x.shape[0], -1)
-        y = Layer(op, widths[op.group], self.dtype, name=op.name)(x, train=train)
+        y = Layer(op, widths[op.group], self.dtype, self.bn_momentum,
+                  name=op.name)(x, train=train, kernel=kernels.get(op.name))
         if masks is not None:
           y = y * masks[op.group, :y.shape[-1]]
       elif op.kind == "add":

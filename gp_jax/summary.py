@@ -10,6 +10,7 @@ from ml_collections import config_flags
 from gp_jax import cli, costs
 from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
 from gp_jax.layer_graph import build_layer_graph
+from gp_jax.pruningnet import count_pruningnet_params
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -28,6 +29,8 @@ def summarize(config) -> dict:
       "params": int(costs.params(spec)),
       "num_layers": len(spec.layers),
       "num_groups": spec.num_groups,
+      # Known up front: MetaPruning's ResNet-50 heads famously run out of memory.
+      "pruningnet_params": count_pruningnet_params(spec, config),
       "num_prunable_groups": int((~fixed).sum()),
       "graph": {"nodes": graph.num_nodes, "edges": graph.num_flow_edges},
       "groups": [{"name": g.name, "max_width": g.channels, "fixed": bool(f),

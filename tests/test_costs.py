@@ -67,3 +67,11 @@ def test_analytic_macs_match_xla_cost_analysis(arch, res, seed):
   activations = sum(l.out_resolution ** 2 * int(widths[l.out_group]) for l in spec.layers)
   elementwise = xla_flops - matmul_flops
   assert 0 <= elementwise <= 12 * activations, (xla_flops, matmul_flops, activations)
+
+
+def test_int32_and_traced_widths_do_not_overflow():
+  spec = small_spec("resnet50", resolution=224, num_classes=1000)
+  full = np.asarray(spec.max_widths, dtype=np.int32)
+  assert costs.macs(spec, full) == costs.macs(spec) > 2 ** 31
+  traced = jax.jit(lambda w: costs.macs(spec, w))(jnp.asarray(full))
+  assert float(traced) == pytest.approx(costs.macs(spec), rel=1e-6)

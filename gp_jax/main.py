@@ -1,0 +1,45 @@
+"""Runs the GraphPruning pipeline stages for a config into a workdir.
+
+    python -m gp_jax.main --config=configs/digits_resnet20.py --workdir=W \
+        [--stages=pruningnet] [--config.pruningnet.steps=50]
+
+Each stage reads the previous stage's output from the workdir, writes its own,
+and resumes when run again.
+"""
+import os
+
+import jax
+from absl import flags, logging
+from ml_collections import config_flags
+
+from gp_jax import cli
+from gp_jax.errors import UserError, unknown_name
+from gp_jax.stages import pruningnet
+
+# name -> (check(config): raises UserError, run(config, workdir))
+STAGES = {"pruningnet": (pruningnet.check_config, pruningnet.run)}
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and results.")
+_STAGES = flags.DEFINE_list("stages", ",".join(STAGES), "Stages to run, in order.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  config = cli.load_config(_CONFIG)
+  for stage in _STAGES.value:
+    if stage not in STAGES:
+      raise unknown_name("stage", stage, STAGES)
+  for stage in _STAGES.value:  # every check before anything is written
+    STAGES[stage][0](config)
+  os.makedirs(_WORKDIR.value, exist_ok=True)
+  logging.info("JAX devices: %s", jax.devices())
+  for stage in _STAGES.value:
+    STAGES[stage][1](config, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  cli.run(main)

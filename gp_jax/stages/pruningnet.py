@@ -1,0 +1,183 @@
+"""Stage `pruningnet`: train the GCN aggregator + hypernetwork on random configurations.
+
+Reads nothing from earlier stages; writes W/pruningnet/ (orbax checkpoints),
+W/metrics.jsonl and W/tensorboard/. A rerun resumes from the latest checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+from flax.training import train_state
+from tqdm import tqdm
+
+from gp_jax import candidates, channels, checkpoints, costs, data, optim, sampling
+from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
+from gp_jax.errors import UserError
+from gp_jax.metrics import MetricWriter
+from gp_jax.pruningnet import pruningnet_from_config
+
+STAGE = "pruningnet"
+
+
+class NonFiniteLossError(RuntimeError):
+  """The loss became NaN/Inf; the last good checkpoint stays the latest."""
+
+
+def check_config(config) -> None:
+  """Raises UserError for a bad pruningnet config, before anything is compiled or written."""
+  c = config.pruningnet
+  spec = spec_from_config(config)
+  fixed_groups_from_config(config, spec)
+  channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
+                           config.channels.grid_high)
+  optim.learning_rate_schedule(c, max(int(c.steps), 1))
+  for name in ("steps", "batch_size", "log_every", "checkpoint_every", "max_to_keep",
+               "recal_batches", "eval_batch_size", "gcn_features", "gcn_layers",
+               "head_hidden"):
+    value = c[name]
+    if not (isinstance(value, int) and value >= 1):
+      raise UserError(f"pruningnet.{name} must be a positive integer, got {value!r}")
+  if c.configs_per_step < 1 or c.batch_size % c.configs_per_step:
+    raise UserError(f"pruningnet.batch_size ({c.batch_size}) must be divisible by "
+                    f"pruningnet.configs_per_step ({c.configs_per_step})")
+  if not 0 <= c.label_smoothing < 1:
+    raise UserError(f"pruningnet.label_smoothing must be in [0, 1), got {c.label_smoothing}")
+  if c.macs_range and not (len(c.macs_range) == 2 and 0 < c.macs_range[0] < c.macs_range[1] <= 1):
+    raise UserError("pruningnet.macs_range must be () or (low, high) with "
+                    f"0 < low < high <= 1, got {tuple(c.macs_range)}")
+
+
+def make_sampler(spec, config):
+  ch = config.channels
+  grid = channels.keep_ratio_grid(ch.grid_levels, ch.grid_low, ch.grid_high)
+  macs_range = tuple(config.pruningnet.macs_range) or None
+  return sampling.make_sampler(spec, grid=grid, fixed=fixed_groups_from_config(config, spec),
+                               divisor=ch.divisor, macs_range=macs_range)
+
+
+def make_train_step(model, spec, sampler, schedule, *, configs_per_step: int,
+                    label_smoothing: float, seed: int):
+  """`step(state, batch) -> (state, metrics)`; the configurations come from (seed, step).
+
+  Each of the `configs_per_step` sampled configurations takes its own slice of
+  the batch (and its own BatchNorm batch statistics): one `vmap`.
+  """
+  base_key = jax.random.key(seed)
+  full_macs = float(costs.macs(spec))
+
+  def config_loss(params, images, labels, widths):
+    logits, _ = model.apply({"params": params}, images, widths, train=True,
+                            mutable=["batch_stats"])
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, spec.num_classes),
+                                  label_smoothing)
+    loss = optax.softmax_cross_entropy(logits, targets).mean()
+    return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
+
+  def loss_fn(params, images, labels, widths):
+    losses, accs = jax.vmap(config_loss, in_axes=(None, 0, 0, 0))(
+        params, images, labels, widths)
+    return losses.mean(), accs.mean()
+
+  def train_step(state, batch):
+    key = jax.random.fold_in(base_key, state.step)
+    widths = jax.vmap(sampler)(jax.random.split(key, configs_per_step))
+    split = lambda x: x.reshape(configs_per_step, -1, *x.shape[1:])
+    (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, split(batch["image"]), split(batch["label"]), widths)
+    metrics = {
+        "loss": loss, "accuracy": acc,
+        "macs_ratio": jnp.mean(jax.vmap(lambda w: costs.macs(spec, w))(widths)) / full_macs,
+        "learning_rate": schedule(state.step),
+        "grad_norm": jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads))),
+    }
+    return state.apply_gradients(grads=grads), metrics
+
+  return train_step
+
+
+def create_state(model, spec, tx, seed: int) -> train_state.TrainState:
+  images = jnp.zeros((1, spec.resolution, spec.resolution, spec.in_channels))
+  params = model.init(jax.random.key(seed), images, jnp.asarray(spec.max_widths),
+                      train=False)["params"]
+  return train_state.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+
+
+def evaluate_uniform(config, spec, params, splits, keep_ratios=(1.0, 0.5)) -> dict:
+  """Held-out top-1 of uniform configurations after exact BN recalibration."""
+  model = pruningnet_from_config(spec, config, bn_momentum=0.0)
+  c = config.pruningnet
+  recal = data.stacked_batches(data.train_batches(splits.train, c.batch_size,
+                                                  seed=config.seed + 1, shift=0),
+                               0, c.recal_batches)
+  eval_set = candidates.stack_eval_set(splits.holdout, c.eval_batch_size)
+  score = jax.jit(lambda p, w, x, e: candidates.score(model, p, w, x, e))
+  fixed = fixed_groups_from_config(config, spec)
+  out = {}
+  for r in keep_ratios:
+    widths = channels.widths_from_keep_ratios(
+        spec, np.full(spec.num_groups, r), divisor=config.channels.divisor, fixed=fixed)
+    out[f"holdout_top1_uniform_{r:g}"] = float(
+        score(params, jnp.asarray(widths), recal["image"], eval_set))
+  return out
+
+
+def run(config, workdir: str) -> dict:
+  """Trains (or resumes) the PruningNet; returns the final held-out figures."""
+  c = config.pruningnet
+  spec = spec_from_config(config)
+  check_config(config)
+  splits = data.load_splits(config.dataset, spec.resolution)
+  model = pruningnet_from_config(spec, config)
+  schedule = optim.learning_rate_schedule(c, c.steps)
+  tx = optim.make_optimizer(c, c.steps)
+  state = jax.jit(lambda: create_state(model, spec, tx, config.seed))()
+  mngr = checkpoints.manager(os.path.join(workdir, STAGE), max_to_keep=c.max_to_keep)
+  restored, start = checkpoints.restore_latest(mngr, state)
+  if restored is not None:
+    state = restored
+    print(f"pruningnet: resuming from step {start} ({mngr.directory})")
+  start = int(start or 0)
+  writer = MetricWriter(workdir)
+  train_ds = data.train_batches(splits.train, c.batch_size, seed=config.seed)
+  step_fn = jax.jit(make_train_step(
+      model, spec, make_sampler(spec, config), schedule,
+      configs_per_step=c.configs_per_step, label_smoothing=c.label_smoothing,
+      seed=config.seed), donate_argnums=0)
+
+  bar = tqdm(total=c.steps, initial=start, desc=STAGE, unit="step",
+             mininterval=1.0, disable=not config.get("progress", True))
+  t0, last_step = time.perf_counter(), start
+  for step in range(start, c.steps):
+    batch = train_ds[step]
+    state, metrics = step_fn(state, batch)
+    done = step + 1
+    if done % c.log_every == 0 or done % c.checkpoint_every == 0 or done == c.steps:
+      metrics = jax.device_get(metrics)
+      if not np.isfinite(metrics["loss"]):
+        raise NonFiniteLossError(
+            f"non-finite pruningnet loss at step {done}; the last good checkpoint "
+            f"(step {mngr.latest_step()}) is kept: lower pruningnet.learning_rate")
+      elapsed = time.perf_counter() - t0
+      metrics["images_per_sec"] = (done - last_step) * c.batch_size / max(elapsed, 1e-9)
+      t0, last_step = time.perf_counter(), done
+      writer.write(STAGE, done, metrics)
+      bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.3f}",
+                      img_s=f"{metrics['images_per_sec']:.0f}")
+      if done % c.checkpoint_every == 0 or done == c.steps:
+        checkpoints.save(mngr, done, state)
+    bar.update(1)
+  bar.close()
+  mngr.wait_until_finished()
+
+  results = evaluate_uniform(config, spec, state.params, splits)
+  writer.write(STAGE + "_eval", c.steps, results)
+  writer.close()
+  print(f"pruningnet: held-out top-1 after BN recalibration: "
+        + ", ".join(f"{k.removeprefix('holdout_top1_')}={v:.3f}" for k, v in results.items()))
+  return results
