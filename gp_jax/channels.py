@@ -47,7 +47,9 @@ def fixed_groups_mask(spec: ArchSpec, patterns=()) -> np.ndarray:
 
 def widths_from_keep_ratios(spec: ArchSpec, keep_ratios, *, divisor: int = 1,
                             fixed=None):
-  """Widths (int array, one per group) for keep-ratios; jit-friendly.
+  """Widths (int array, one per group; batched over leading axes) for keep-ratios.
+
+  Jit-friendly.
 
   Validates shape and range when given host values (numpy / lists).
   """
@@ -68,13 +70,15 @@ def widths_from_keep_ratios(spec: ArchSpec, keep_ratios, *, divisor: int = 1,
 
 
 def check_keep_ratios(spec: ArchSpec, keep_ratios) -> None:
+  """A (num_groups,) configuration, or a (..., num_groups) population of them."""
   keep_ratios = np.asarray(keep_ratios)
-  if keep_ratios.shape != (spec.num_groups,):
+  if keep_ratios.ndim < 1 or keep_ratios.shape[-1] != spec.num_groups:
     raise UserError(f"{spec.name} has {spec.num_groups} channel groups, got a "
                     f"configuration of shape {keep_ratios.shape}")
   bad = ~((keep_ratios > 0) & (keep_ratios <= 1))
   if bad.any():
-    i = int(np.argmax(bad))
+    i = int(np.argmax(bad)) % spec.num_groups
+    keep_ratios = keep_ratios.reshape(-1, spec.num_groups)[int(np.argmax(bad)) // spec.num_groups]
     raise UserError(f"keep-ratio of group '{spec.groups[i].name}' is "
                     f"{keep_ratios[i]}; keep-ratios must be in (0, 1]")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gp_jax.spec import ArchSpec, Layer
 
@@ -19,6 +20,9 @@ def _as_widths(spec: ArchSpec, widths):
   if isinstance(widths, jax.Array):
     # float32: int32 products overflow on ImageNet-sized networks.
     return widths.astype(jnp.float32)
+  if isinstance(widths, np.ndarray) and widths.ndim == 2:
+    # A population (N, num_groups): one float64 vector per group, counts per candidate.
+    return list(widths.T.astype(np.float64))
   return [int(w) for w in widths]  # Python ints: numpy int32 sums would overflow
 
 
@@ -65,6 +69,12 @@ def params(spec: ArchSpec, widths=None):
     extra = 2 * w_out if layer.batch_norm else w_out
     total = total + weights + extra
   return total
+
+
+def population_macs(spec: ArchSpec, widths) -> np.ndarray:
+  """MACs of each row of an (N, num_groups) width array."""
+  out = macs(spec, np.asarray(widths).reshape(-1, spec.num_groups))
+  return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(widths),)).copy()
 
 
 def macs_ratio(spec: ArchSpec, widths) -> float:

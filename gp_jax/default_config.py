@@ -24,6 +24,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.progress = True  # progress bars on the terminal
   add_pruningnet(config)
+  add_search(config)
   return config
 
 
@@ -49,3 +50,36 @@ def add_pruningnet(config: ml_collections.ConfigDict) -> None:
   c.max_to_keep = 3
   c.recal_batches = 4         # training batches for BN recalibration of a candidate
   c.eval_batch_size = 100
+
+
+def add_search(config: ml_collections.ConfigDict) -> None:
+  """Search stage defaults (digits scale)."""
+  c = config.search = ml_collections.ConfigDict()
+  c.method = "graph_rl"       # graph_rl | amc | evolution | random | uniform
+  c.targets = (0.5,)          # MACs ratios; one search (and result file) each
+  c.macs_tolerance = 0.03     # results land in [target - tolerance, target]
+  c.evaluations = 160         # candidates scored per target (the search budget)
+  c.population = 16           # candidates per vmapped call (= parallel RL episodes)
+  c.recal_batches = 2         # BN recalibration: batches of training images ...
+  c.recal_batch_size = 64     # ... of this size
+  c.eval_batch_size = 100     # held-out evaluation batch
+  c.vmap_chunk = 0            # candidates vmapped together; 0: 1 on CPU, all on GPU/TPU
+
+  c.rl = ml_collections.ConfigDict()
+  c.rl.hidden = 128
+  c.rl.actor_lr = 1e-3
+  c.rl.critic_lr = 1e-3
+  c.rl.tau = 0.01
+  c.rl.discount = 1.0         # as AMC
+  c.rl.batch_size = 64
+  c.rl.replay_size = 2000
+  c.rl.warmup_episodes = 48   # random actions first
+  c.rl.noise_init = 0.5       # truncated-normal exploration, decaying per episode
+  c.rl.noise_decay = 0.98
+  c.rl.update_every = 1       # DDPG updates per (episode step / update_every)
+  c.rl.baseline_decay = 0.95  # moving-average reward baseline
+  c.rl.macs_reward = 0.0      # reward = top-1 + macs_reward * MACs ratio
+
+  c.evolution = ml_collections.ConfigDict()
+  c.evolution.parents = 4     # top-k kept as parents (MetaPruning: 10 of 50)
+  c.evolution.mutation_prob = 0.1

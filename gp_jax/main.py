@@ -14,10 +14,11 @@ from ml_collections import config_flags
 
 from gp_jax import cli
 from gp_jax.errors import UserError, unknown_name
-from gp_jax.stages import pruningnet
+from gp_jax.stages import pruningnet, search
 
 # name -> (check(config): raises UserError, run(config, workdir))
-STAGES = {"pruningnet": (pruningnet.check_config, pruningnet.run)}
+STAGES = {"pruningnet": (pruningnet.check_config, pruningnet.run),
+          "search": (search.check_config, search.run)}
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)

@@ -1,0 +1,43 @@
+"""Plots of a search: keep-ratio per group, proxy accuracy vs MACs."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gp_jax import io_utils  # noqa: E402
+
+
+def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
+  """Bars: the best configuration's keep-ratio per prunable group beside uniform."""
+  free = np.flatnonzero(~np.asarray(fixed))
+  max_w = np.asarray(spec.max_widths, dtype=float)
+  best = np.asarray(best_widths)[free] / max_w[free]
+  uniform = np.asarray(uniform_widths)[free] / max_w[free]
+  x = np.arange(len(free))
+  fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(free) + 2), 3.6))
+  ax.bar(x - 0.2, best, 0.4, label=f"{result['method']} (proxy top-1 {result['proxy_top1']:.3f})")
+  ax.bar(x + 0.2, uniform, 0.4, label="uniform", color="0.7")
+  ax.set_xticks(x, [spec.groups[g].name for g in free], rotation=75, fontsize=7)
+  ax.set_ylim(0, 1.05)
+  ax.set_ylabel("keep-ratio")
+  ax.set_title(f"{spec.name}: keep-ratio per channel group at "
+               f"{result['macs_ratio']:.3f} MACs (target {result['target_macs_ratio']:g})")
+  ax.legend(fontsize=8)
+  io_utils.save_figure(fig, path)
+  plt.close(fig)
+
+
+def accuracy_vs_macs_plot(macs_ratio, scores, best, target, path, title=""):
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  ax.scatter(macs_ratio, scores, s=10, alpha=0.6, label="candidates")
+  ax.scatter([macs_ratio[best]], [scores[best]], s=60, marker="*", color="C3", label="best")
+  ax.axvline(target, color="0.5", ls="--", lw=1, label="target")
+  ax.set_xlabel("MACs ratio")
+  ax.set_ylabel("proxy top-1 (held-out)")
+  ax.set_title(title)
+  ax.legend(fontsize=8)
+  io_utils.save_figure(fig, path)
+  plt.close(fig)

@@ -1,0 +1,228 @@
+"""Stage `search`: find the best configuration under each MACs target.
+
+Reads the trained PruningNet from W/pruningnet/; writes, per target,
+W/search/result_<target>.json and candidates_<target>.jsonl (the first target's
+also as result.json / candidates.jsonl), plots under W/plots/, and a
+checkpoint of the search state after every round (W/search/state_<method>_<target>/),
+so an interrupted search resumes where it stopped.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from gp_jax import candidates, channels, checkpoints, costs, data, io_utils
+from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
+from gp_jax.errors import UserError, unknown_name
+from gp_jax.metrics import MetricWriter
+from gp_jax.pruningnet import pruningnet_from_config
+from gp_jax.search import methods, plots
+from gp_jax.search.env import PruningEnv
+from gp_jax.stages import pruningnet as pruningnet_stage
+
+STAGE = "search"
+
+
+def make_env(config, spec, target: float) -> PruningEnv:
+  return PruningEnv(spec, fixed=fixed_groups_from_config(config, spec),
+                    divisor=config.channels.divisor, target=float(target),
+                    tolerance=float(config.search.macs_tolerance),
+                    lower_bound=float(config.channels.grid_low))
+
+
+def check_config(config) -> None:
+  """Raises UserError before anything is compiled, read or written."""
+  c = config.search
+  if c.method not in methods.METHODS:
+    raise unknown_name("search method", c.method, methods.METHODS)
+  spec = spec_from_config(config)
+  targets = tuple(c.targets)
+  if not targets:
+    raise UserError("search.targets is empty; give one or more MACs ratios, e.g. (0.5,)")
+  for name in ("evaluations", "population", "recal_batches", "recal_batch_size",
+               "eval_batch_size"):
+    if not (isinstance(c[name], int) and c[name] >= 1):
+      raise UserError(f"search.{name} must be a positive integer, got {c[name]!r}")
+  if not 0 < c.macs_tolerance < 1:
+    raise UserError(f"search.macs_tolerance must be in (0, 1), got {c.macs_tolerance}")
+  for t in targets:
+    if not isinstance(t, (int, float)) or not 0 < t <= 1:
+      raise UserError(f"search target {t!r} must be a MACs ratio in (0, 1]")
+    smallest = make_env(config, spec, t).min_macs_ratio()
+    if t < smallest:
+      raise UserError(
+          f"MACs target {t:g} is unreachable: the smallest allowed configuration "
+          f"(every group at keep-ratio {config.channels.grid_low:g}) keeps "
+          f"{smallest:.3f}; raise the target or lower channels.grid_low")
+
+
+def _target_tag(target: float) -> str:
+  return f"{target:g}"
+
+
+def load_pruningnet(config, spec, workdir):
+  """The trained PruningNet's params; a one-line error if there is none."""
+  directory = os.path.join(workdir, pruningnet_stage.STAGE)
+  if not os.path.isdir(directory) or not any(d.isdigit() for d in os.listdir(directory)):
+    raise UserError(f"no PruningNet checkpoint in {directory}; run the pruningnet "
+                    "stage first (--stages=pruningnet,search)")
+  model = pruningnet_from_config(spec, config)
+  template = jax.eval_shape(lambda: pruningnet_stage.create_state(
+      model, spec, pruningnet_stage.optim.make_optimizer(config.pruningnet, 1), config.seed))
+  mngr = checkpoints.manager(directory, max_to_keep=config.pruningnet.max_to_keep)
+  state, step = checkpoints.restore_latest(mngr, template)
+  return state.params, int(step)
+
+
+def _log_init(capacity: int, num_groups: int) -> dict:
+  return {"widths": np.zeros((capacity, num_groups), np.int32),
+          "scores": np.zeros((capacity,), np.float32),
+          "macs_ratio": np.zeros((capacity,), np.float32),
+          "round": np.zeros((capacity,), np.int32),
+          "count": np.zeros((), np.int64)}
+
+
+def _log_add(log, widths, scores, macs_ratio, round_):
+  out = {k: np.array(v) for k, v in log.items()}
+  n, k = int(log["count"]), len(scores)
+  out["widths"][n:n + k] = widths
+  out["scores"][n:n + k] = scores
+  out["macs_ratio"][n:n + k] = macs_ratio
+  out["round"][n:n + k] = round_
+  out["count"] = np.asarray(n + k)
+  return out
+
+
+def search_target(config, spec, target, pn_model, pn_params, score_population, recal,
+                  eval_set, workdir, writer, position) -> dict:
+  """Runs (or resumes) one search to completion; returns its result record."""
+  c = config.search
+  env = make_env(config, spec, target)
+  grid = channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
+                                  config.channels.grid_high)
+  method = methods.build_method(c.method, env, c, seed=config.seed, grid=grid,
+                                pruningnet=pn_model, pruningnet_params=pn_params)
+  rounds, population = method.num_rounds(), method.population()
+  state = {"method": method.init_state(),
+           "log": _log_init(rounds * population, spec.num_groups)}
+  tag = _target_tag(target)
+  mngr = checkpoints.manager(os.path.join(workdir, STAGE, f"state_{c.method}_{tag}"),
+                             max_to_keep=2)
+  restored, start = checkpoints.restore_latest(mngr, state)
+  if restored is not None:
+    state = jax.tree.map(np.asarray, restored)
+    state["method"] = _rewrap(state["method"], method.init_state())
+    print(f"search: {c.method} @ {tag}: resuming after round {start}")
+  start = int(start or 0)
+  bar = tqdm(total=rounds, initial=start, desc=f"search {c.method}@{tag}", unit="round",
+             disable=not config.get("progress", True), position=position)
+  for round_ in range(start, rounds):
+    t0 = time.perf_counter()
+    widths, extra = method.propose(state["method"], round_, state["log"])
+    scores = np.asarray(score_population(pn_params, jnp.asarray(widths), recal, eval_set))
+    seconds = time.perf_counter() - t0
+    macs_ratio = costs.population_macs(spec, widths) / costs.macs(spec)
+    state = {"method": method.observe(state["method"], round_, widths, scores, extra),
+             "log": _log_add(state["log"], widths, scores, macs_ratio, round_)}
+    checkpoints.save(mngr, round_ + 1, state)
+    log = state["log"]
+    best = float(log["scores"][:int(log["count"])].max())
+    writer.write(f"{STAGE}/{c.method}@{tag}", round_ + 1, {
+        "round_mean_top1": scores.mean(), "round_max_top1": scores.max(),
+        "best_top1": best, "round_mean_macs_ratio": macs_ratio.mean(),
+        "candidates_per_sec": len(scores) / max(seconds, 1e-9)})
+    bar.set_postfix(best=f"{best:.3f}", mean=f"{scores.mean():.3f}")
+    bar.update(1)
+  bar.close()
+  mngr.wait_until_finished()
+  return _finish(config, spec, env, method, state["log"], target, workdir)
+
+
+def _rewrap(restored, template):
+  """Restores the method state's original pytree types (e.g. AgentState)."""
+  leaves = jax.tree.leaves(restored)
+  return jax.tree.unflatten(jax.tree.structure(template), leaves)
+
+
+def _finish(config, spec, env, method, log, target, workdir) -> dict:
+  n = int(log["count"])
+  widths, scores, macs_ratio = log["widths"][:n], log["scores"][:n], log["macs_ratio"][:n]
+  best = int(np.argmax(scores))  # first of the best: deterministic
+  best_widths = [int(w) for w in widths[best]]
+  uniform = methods.Uniform(env, 1, 1, 0)
+  result = {
+      "method": method.name,
+      "arch": spec.name,
+      "target_macs_ratio": float(target),
+      "widths": best_widths,
+      "keep_ratios": [float(r) for r in channels.keep_ratios_from_widths(spec, best_widths)],
+      "group_names": [g.name for g in spec.groups],
+      "macs": int(costs.macs(spec, best_widths)),
+      "macs_ratio": float(macs_ratio[best]),
+      "params": int(costs.params(spec, best_widths)),
+      "proxy_top1": float(scores[best]),
+      "evaluations": n,
+      "seed": int(config.seed),
+      "uniform_keep_ratio": float(uniform.keep_ratio()),
+  }
+  tag = _target_tag(target)
+  out_dir = os.path.join(workdir, STAGE)
+  rows = [{"widths": [int(x) for x in w], "macs_ratio": float(m), "proxy_top1": float(s),
+           "round": int(r)} for w, m, s, r in zip(widths, macs_ratio, scores, log["round"][:n])]
+  io_utils.write_jsonl(os.path.join(out_dir, f"candidates_{tag}.jsonl"), rows)
+  io_utils.write_json(os.path.join(out_dir, f"result_{tag}.json"), result)
+  uniform_widths = uniform.propose(None, 0, None)[0][0]
+  plots.keep_ratio_plot(spec, env.fixed, best_widths, uniform_widths, result,
+                        os.path.join(workdir, "plots", f"keep_ratios_{tag}.png"))
+  plots.accuracy_vs_macs_plot(macs_ratio, scores, best, target,
+                              os.path.join(workdir, "plots", f"accuracy_vs_macs_{tag}.png"),
+                              title=f"{method.name} @ {tag} MACs")
+  return result
+
+
+def run(config, workdir: str) -> list[dict]:
+  c = config.search
+  check_config(config)
+  spec = spec_from_config(config)
+  pn_params, pn_step = load_pruningnet(config, spec, workdir)
+  print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
+        f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
+  splits = data.load_splits(config.dataset, spec.resolution)
+  recal = jnp.asarray(data.stacked_batches(
+      data.train_batches(splits.train, c.recal_batch_size, seed=config.seed + 2, shift=0),
+      0, c.recal_batches)["image"])
+  eval_set = jax.tree.map(jnp.asarray, candidates.stack_eval_set(splits.holdout,
+                                                                 c.eval_batch_size))
+  pn_model = pruningnet_from_config(spec, config)
+  score_population = candidates.make_population_scorer(
+      pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk)
+  writer = MetricWriter(workdir)
+  results = []
+  for i, target in enumerate(c.targets):
+    path = os.path.join(workdir, STAGE, f"result_{_target_tag(target)}.json")
+    if os.path.exists(path):
+      previous = io_utils.read_json(path)
+      if previous.get("method") == c.method and previous.get("seed") == config.seed:
+        print(f"search: {path} exists; skipping (delete it to search again)")
+        results.append(previous)
+        continue
+      raise UserError(f"{path} holds a {previous.get('method')} result (seed "
+                      f"{previous.get('seed')}); use a new --workdir for method {c.method}")
+    results.append(search_target(config, spec, target, pn_model, pn_params,
+                                 score_population, recal, eval_set, workdir, writer, 0))
+  writer.close()
+  first = results[0]
+  io_utils.write_json(os.path.join(workdir, STAGE, "result.json"), first)
+  src = os.path.join(workdir, STAGE, f"candidates_{_target_tag(c.targets[0])}.jsonl")
+  with open(src) as f:
+    io_utils.write_text(os.path.join(workdir, STAGE, "candidates.jsonl"), f.read())
+  for r in results:
+    print(f"search: {r['method']} @ {r['target_macs_ratio']:g}: proxy top-1 "
+          f"{r['proxy_top1']:.3f} at MACs ratio {r['macs_ratio']:.3f} "
+          f"({r['evaluations']} evaluations)")
+  return results

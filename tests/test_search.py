@@ -1,0 +1,176 @@
+"""Search: population scoring, the action wall, every method, determinism, resume, bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import digits_resnet20
+from gp_jax import candidates, costs, data
+from gp_jax.config_lib import spec_from_config
+from gp_jax.pruningnet import pruningnet_from_config
+from gp_jax.search import methods
+from gp_jax.stages import pruningnet as pruningnet_stage
+from gp_jax.stages import search as search_stage
+from tests.helpers import random_widths
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config():
+  config = digits_resnet20.get_config()
+  config.progress = False
+  config.dataset.resolution = 16
+  p = config.pruningnet
+  p.steps, p.batch_size, p.log_every, p.checkpoint_every = 4, 16, 2, 4
+  p.gcn_features, p.head_hidden, p.recal_batches = 16, 8, 1
+  s = config.search
+  s.evaluations, s.population, s.recal_batches, s.recal_batch_size = 16, 4, 1, 16
+  s.eval_batch_size = 100
+  s.rl.warmup_episodes, s.rl.hidden, s.rl.batch_size = 4, 16, 8
+  return config
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("pn"))
+  pruningnet_stage.run(tiny_config(), workdir)
+  return workdir
+
+
+def test_population_scores_equal_one_by_one_and_compile_once(trained_workdir, monkeypatch):
+  config = tiny_config()
+  spec = spec_from_config(config)
+  params, _ = search_stage.load_pruningnet(config, spec, trained_workdir)
+  splits = data.load_digits(16)
+  recal = jnp.asarray(data.stacked_batches(data.train_batches(splits.train, 16, seed=0), 0, 2)["image"])
+  eval_set = jax.tree.map(jnp.asarray, candidates.stack_eval_set(splits.holdout, 100))
+  model = pruningnet_from_config(spec, config, bn_momentum=0.0)
+  rng = np.random.default_rng(0)
+  original_score = candidates.score
+  traces = []
+
+  def counted_score(*args):
+    traces.append(1)  # runs only while jax traces the scorer
+    return original_score(*args)
+
+  single = jax.jit(lambda w: original_score(model, params, w, recal, eval_set))
+  for chunk in (1, 4):  # sequential inside the call (CPU default) and fully vmapped
+    monkeypatch.setattr(candidates, "score", counted_score)
+    traces.clear()
+    scorer = candidates.make_population_scorer(model, chunk)
+    pops = [np.stack([random_widths(spec, rng) for _ in range(4)]) for _ in range(3)]
+    batched = [np.asarray(scorer(params, jnp.asarray(p), recal, eval_set)) for p in pops]
+    assert len(traces) == 1  # three different populations of 4, one compilation
+    monkeypatch.setattr(candidates, "score", original_score)
+    for pop, scores in zip(pops, batched):
+      expected = [float(single(jnp.asarray(w))) for w in pop]
+      np.testing.assert_allclose(scores, expected, atol=1e-6)
+      assert np.all((scores >= 0) & (scores <= 1))
+
+
+@pytest.mark.parametrize("target", [0.3, 0.5, 0.8])
+def test_action_wall_keeps_every_episode_in_budget(target):
+  config = tiny_config()
+  config.search.method = "amc"
+  config.search.population = 32
+  spec = spec_from_config(config)
+  env = search_stage.make_env(config, spec, target)
+  method = methods.build_method("amc", env, config.search, seed=0, grid=np.linspace(0.1, 1, 31))
+  state = method.init_state()
+  for round_ in (0, 5):  # random warm-up actions, then noisy actor actions
+    widths, _ = method.propose(state, round_, None)
+    ratio = costs.population_macs(spec, widths) / costs.macs(spec)
+    assert np.all(ratio <= target + 1e-9), ratio
+    # Within the tolerance below the target, up to one channel of rounding.
+    assert np.all(ratio >= target - env.tolerance - 0.01), ratio
+
+
+@pytest.mark.parametrize("method", methods.METHODS)
+def test_every_method_finds_a_configuration_in_budget(trained_workdir, tmp_path, method):
+  config = tiny_config()
+  config.search.method = method
+  workdir = str(tmp_path / "w")
+  _link_pruningnet(trained_workdir, workdir)
+  [result] = search_stage.run(config, workdir)
+  assert result["method"] == method
+  assert result["macs_ratio"] <= 0.5 + 1e-9
+  spec = spec_from_config(config)
+  assert result["macs"] == costs.macs(spec, result["widths"])
+  assert result["evaluations"] == (1 if method == "uniform" else 16)
+  with open(os.path.join(workdir, "search", "result.json")) as f:
+    assert json.load(f) == result
+  rows = [json.loads(l) for l in open(os.path.join(workdir, "search", "candidates.jsonl"))]
+  assert len(rows) == result["evaluations"]
+  assert max(r["proxy_top1"] for r in rows) == pytest.approx(result["proxy_top1"])
+  for name in ("keep_ratios_0.5.png", "accuracy_vs_macs_0.5.png"):
+    assert os.path.getsize(os.path.join(workdir, "plots", name)) > 1000
+  if method != "uniform":
+    assert result["macs_ratio"] >= 0.5 - config.search.macs_tolerance - 0.01
+
+
+def _link_pruningnet(trained_workdir, workdir):
+  os.makedirs(workdir)
+  os.symlink(os.path.join(trained_workdir, "pruningnet"), os.path.join(workdir, "pruningnet"))
+
+
+def test_same_seed_same_result_and_resume_after_a_crash(trained_workdir, tmp_path, monkeypatch):
+  config = tiny_config()
+  config.search.method = "graph_rl"
+  config.search.targets = (0.5, 0.4)
+  first, second, crashed = (str(tmp_path / n) for n in ("a", "b", "c"))
+  for w in (first, second, crashed):
+    _link_pruningnet(trained_workdir, w)
+  results_a = search_stage.run(config, first)
+  results_b = search_stage.run(config, second)
+  assert results_a == results_b
+  for tag in ("0.5", "0.4"):
+    assert os.path.exists(os.path.join(first, "search", f"result_{tag}.json"))
+
+  # Crash after two rounds of the first target, then run the same command again.
+  original = methods.RLSearch.observe
+  calls = []
+
+  def crashing(self, *args):
+    calls.append(1)
+    if len(calls) == 3:
+      raise KeyboardInterrupt("simulated kill")
+    return original(self, *args)
+
+  monkeypatch.setattr(methods.RLSearch, "observe", crashing)
+  with pytest.raises(KeyboardInterrupt):
+    search_stage.run(config, crashed)
+  monkeypatch.setattr(methods.RLSearch, "observe", original)
+  assert not os.path.exists(os.path.join(crashed, "search", "result.json"))
+  assert search_stage.run(config, crashed) == results_a
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("--config.search.targets=(0.001,)", "unreachable"),
+    ("--config.search.targets=(1.5,)", "(0, 1]"),
+    ("--config.search.method=evolutoin", "evolution"),
+])
+def test_bad_targets_exit_2_before_anything(tmp_path, override, needle):
+  workdir = tmp_path / "w"
+  proc = subprocess.run(
+      [sys.executable, "-m", "gp_jax.main", "--config=configs/digits_resnet20.py",
+       f"--workdir={workdir}", "--stages=search", override],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2, proc.stderr
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and needle in lines[0]
+  assert not workdir.exists()
+
+
+def test_missing_pruningnet_checkpoint(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "gp_jax.main", "--config=configs/digits_resnet20.py",
+       f"--workdir={tmp_path}", "--stages=search"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and "no PruningNet checkpoint" in lines[0]
