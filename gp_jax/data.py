@@ -135,3 +135,8 @@ def stacked_batches(dataset: grain.MapDataset, first: int, count: int) -> dict:
   """`count` consecutive batches from index `first`, concatenated into one."""
   batches = [dataset[first + i] for i in range(count)]
   return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+def concat(*splits: ArraySplit) -> ArraySplit:
+  return ArraySplit(np.concatenate([s.images for s in splits]),
+                    np.concatenate([s.labels for s in splits]))

@@ -25,6 +25,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.progress = True  # progress bars on the terminal
   add_pruningnet(config)
   add_search(config)
+  add_retrain(config)
   return config
 
 
@@ -83,3 +84,29 @@ def add_search(config: ml_collections.ConfigDict) -> None:
   c.evolution = ml_collections.ConfigDict()
   c.evolution.parents = 4     # top-k kept as parents (MetaPruning: 10 of 50)
   c.evolution.mutation_prob = 0.1
+
+
+def add_retrain(config: ml_collections.ConfigDict) -> None:
+  """Retrain + eval defaults (digits scale)."""
+  c = config.retrain = ml_collections.ConfigDict()
+  c.init = "scratch"          # scratch (as MetaPruning) | pruningnet (generated weights)
+  c.baseline = "uniform"      # "" | uniform: also train the uniform net at the same MACs
+  c.unpruned = True           # also train the full network (the table's reference row)
+  c.use_holdout = True        # retrain on train + the search's held-out split
+  c.steps = 500
+  c.batch_size = 64
+  c.learning_rate = 0.1
+  c.schedule = "cosine"
+  c.warmup_steps = 25
+  c.momentum = 0.9
+  c.nesterov = True
+  c.weight_decay = 5e-4
+  c.label_smoothing = 0.0
+  c.log_every = 25
+  c.checkpoint_every = 250
+  c.max_to_keep = 2
+
+  e = config.eval = ml_collections.ConfigDict()
+  e.batch_size = 100          # test-set evaluation batch
+  e.latency_batch_size = 32   # latency: median over timed batches of this size ...
+  e.latency_runs = 20         # ... after warm-up

@@ -14,11 +14,14 @@ from ml_collections import config_flags
 
 from gp_jax import cli
 from gp_jax.errors import UserError, unknown_name
-from gp_jax.stages import pruningnet, search
+from gp_jax import evaluate
+from gp_jax.stages import pruningnet, retrain, search
 
 # name -> (check(config): raises UserError, run(config, workdir))
 STAGES = {"pruningnet": (pruningnet.check_config, pruningnet.run),
-          "search": (search.check_config, search.run)}
+          "search": (search.check_config, search.run),
+          "retrain": (retrain.check_config, retrain.run),
+          "eval": (lambda config: None, evaluate.run_stage)}
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)

@@ -6,27 +6,20 @@ W/metrics.jsonl and W/tensorboard/. A rerun resumes from the latest checkpoint.
 from __future__ import annotations
 
 import os
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import logging
 from flax.training import train_state
-from tqdm import tqdm
 
-from gp_jax import candidates, channels, checkpoints, costs, data, optim, sampling
+from gp_jax import candidates, channels, checkpoints, costs, data, optim, sampling, train_loop
 from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
 from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
 from gp_jax.pruningnet import pruningnet_from_config
 
 STAGE = "pruningnet"
-
-
-class NonFiniteLossError(RuntimeError):
-  """The loss became NaN/Inf; the last good checkpoint stays the latest."""
 
 
 def check_config(config) -> None:
@@ -138,42 +131,19 @@ def run(config, workdir: str) -> dict:
   tx = optim.make_optimizer(c, c.steps)
   state = jax.jit(lambda: create_state(model, spec, tx, config.seed))()
   mngr = checkpoints.manager(os.path.join(workdir, STAGE), max_to_keep=c.max_to_keep)
-  restored, start = checkpoints.restore_latest(mngr, state)
-  if restored is not None:
-    state = restored
-    print(f"pruningnet: resuming from step {start} ({mngr.directory})")
-  start = int(start or 0)
+  state, start = train_loop.restore_or(mngr, state, STAGE)
   writer = MetricWriter(workdir)
-  train_ds = data.train_batches(splits.train, c.batch_size, seed=config.seed)
   step_fn = jax.jit(make_train_step(
       model, spec, make_sampler(spec, config), schedule,
       configs_per_step=c.configs_per_step, label_smoothing=c.label_smoothing,
       seed=config.seed), donate_argnums=0)
-
-  bar = tqdm(total=c.steps, initial=start, desc=STAGE, unit="step",
-             mininterval=1.0, disable=not config.get("progress", True))
-  t0, last_step = time.perf_counter(), start
-  for step in range(start, c.steps):
-    batch = train_ds[step]
-    state, metrics = step_fn(state, batch)
-    done = step + 1
-    if done % c.log_every == 0 or done % c.checkpoint_every == 0 or done == c.steps:
-      metrics = jax.device_get(metrics)
-      if not np.isfinite(metrics["loss"]):
-        raise NonFiniteLossError(
-            f"non-finite pruningnet loss at step {done}; the last good checkpoint "
-            f"(step {mngr.latest_step()}) is kept: lower pruningnet.learning_rate")
-      elapsed = time.perf_counter() - t0
-      metrics["images_per_sec"] = (done - last_step) * c.batch_size / max(elapsed, 1e-9)
-      t0, last_step = time.perf_counter(), done
-      writer.write(STAGE, done, metrics)
-      bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.3f}",
-                      img_s=f"{metrics['images_per_sec']:.0f}")
-      if done % c.checkpoint_every == 0 or done == c.steps:
-        checkpoints.save(mngr, done, state)
-    bar.update(1)
-  bar.close()
-  mngr.wait_until_finished()
+  state = train_loop.train(
+      label=STAGE, state=state, step_fn=step_fn,
+      batches=data.train_batches(splits.train, c.batch_size, seed=config.seed),
+      start=start, steps=c.steps, batch_size=c.batch_size, mngr=mngr, writer=writer,
+      log_every=c.log_every, checkpoint_every=c.checkpoint_every,
+      progress=config.get("progress", True),
+      learning_rate_flag="--config.pruningnet.learning_rate")
 
   results = evaluate_uniform(config, spec, state.params, splits)
   writer.write(STAGE + "_eval", c.steps, results)

@@ -1,0 +1,160 @@
+"""Evaluates retrained networks from their checkpoints alone: top-1/5, MACs, params, latency.
+
+    python -m gp_jax.evaluate --workdir=W                  # writes W/report.json
+    python -m gp_jax.evaluate --checkpoint=W/retrain/pruned  # one network, JSON on stdout
+    python -m gp_jax.evaluate --checkpoint=W/retrain/pruned/500
+
+Each W/retrain/<role>/ holds `network.json` (architecture, widths, dataset) next
+to the orbax checkpoints, so no config and no PruningNet are needed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import flags
+
+from gp_jax import checkpoints, cli, data, io_utils, models
+from gp_jax.errors import UserError
+from gp_jax.stages.retrain import NETWORK_FILE, STAGE as RETRAIN, spec_from_record
+
+ROLES = ("pruned", "uniform", "unpruned")
+
+
+def _locate(path: str) -> tuple[str, int | None]:
+  """(network directory, step or None for the latest) for a role or step directory."""
+  path = os.path.abspath(path)
+  if os.path.exists(os.path.join(path, NETWORK_FILE)):
+    return path, None
+  parent, leaf = os.path.split(path)
+  if leaf.isdigit() and os.path.exists(os.path.join(parent, NETWORK_FILE)):
+    return parent, int(leaf)
+  raise UserError(f"{path} is not a retrain checkpoint (no {NETWORK_FILE} in it or its "
+                  "parent); pass W/retrain/<pruned|uniform|unpruned>[/<step>]")
+
+
+def load_network(path: str):
+  """(spec, widths, variables, record, step) of a retrained network."""
+  directory, step = _locate(path)
+  record = io_utils.read_json(os.path.join(directory, NETWORK_FILE))
+  spec = spec_from_record(record)
+  widths = tuple(record["widths"])
+  mngr = checkpoints.manager(directory)
+  step = mngr.latest_step() if step is None else step
+  if step is None or step not in mngr.all_steps():
+    raise UserError(f"no checkpoint {'' if step is None else step} in {directory}; "
+                    "run the retrain stage first")
+  try:
+    saved = mngr.restore(step, args=checkpoints.ocp.args.StandardRestore())
+  except Exception as e:  # a truncated or foreign checkpoint
+    raise UserError(f"cannot read checkpoint {step} in {directory} ({type(e).__name__}); "
+                    "pass another step or retrain") from None
+  variables = {"params": saved["params"], "batch_stats": saved["batch_stats"]}
+  return spec, widths, variables, record, step
+
+
+def measure_latency_ms(apply, variables, image_shape, batch: int, runs: int) -> float:
+  """Median wall-clock milliseconds of one jitted forward pass, after warm-up."""
+  images = jnp.zeros((batch, *image_shape), jnp.float32)
+  for _ in range(3):
+    jax.block_until_ready(apply(variables, images))
+  times = []
+  for _ in range(runs):
+    t0 = time.perf_counter()
+    jax.block_until_ready(apply(variables, images))
+    times.append((time.perf_counter() - t0) * 1e3)
+  return float(np.median(times))
+
+
+def evaluate_network(path: str) -> dict:
+  spec, widths, variables, record, step = load_network(path)
+  model = models.ConvNet(spec, widths)
+  apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
+  ds = ml_collections.ConfigDict(record["dataset"])
+  splits = data.load_splits(ds, spec.resolution)
+  e = record["eval"]
+  top1 = top5 = 0.0
+  for batch in data.eval_batches(splits.test, e["batch_size"]):
+    logits = np.asarray(apply(variables, batch["image"]))
+    top = np.argsort(-logits, axis=-1)[:, :5]
+    hit1 = top[:, 0] == batch["label"]
+    hit5 = (top == batch["label"][:, None]).any(-1)
+    top1 += float((hit1 * batch["mask"]).sum())
+    top5 += float((hit5 * batch["mask"]).sum())
+  n = len(splits.test)
+  image_shape = (spec.resolution, spec.resolution, spec.in_channels)
+  return {
+      "role": record["role"], "method": record["method"], "arch": record["arch"],
+      "top1": top1 / n, "top5": top5 / n, "test_images": n,
+      "macs": record["macs"], "params": record["params"],
+      "macs_ratio": record["macs_ratio"],
+      "latency_ms": measure_latency_ms(apply, variables, image_shape,
+                                       e["latency_batch_size"], e["latency_runs"]),
+      "latency_batch_size": e["latency_batch_size"],
+      "widths": list(widths), "step": int(step), "device": jax.devices()[0].device_kind,
+  }
+
+
+def evaluate_workdir(workdir: str) -> dict:
+  """Evaluates W/retrain/{pruned, uniform, unpruned}; writes W/report.json."""
+  found = {r: os.path.join(workdir, RETRAIN, r) for r in ROLES
+           if os.path.exists(os.path.join(workdir, RETRAIN, r, NETWORK_FILE))}
+  if "pruned" not in found:
+    raise UserError(f"no retrained network in {os.path.join(workdir, RETRAIN)}; run the "
+                    "retrain stage first (--stages=retrain,eval)")
+  rows = {role: evaluate_network(path) for role, path in found.items()}
+  report = dict(rows["pruned"])
+  if "uniform" in rows:
+    report["baseline"] = rows["uniform"]
+  if "unpruned" in rows:
+    report["unpruned"] = rows["unpruned"]
+  io_utils.write_json(os.path.join(workdir, "report.json"), report)
+  return report
+
+
+def format_table(report: dict) -> str:
+  rows = [("unpruned", report.get("unpruned")), ("uniform", report.get("baseline")),
+          (f"{report['method']} (pruned)", report)]
+  lines = [f"{'network':<22}{'top-1':>8}{'top-5':>8}{'MACs':>10}{'ratio':>7}"
+           f"{'params':>10}{'latency':>12}"]
+  for name, r in rows:
+    if r is None:
+      continue
+    lines.append(f"{name:<22}{100 * r['top1']:>7.2f}%{100 * r['top5']:>7.2f}%"
+                 f"{r['macs'] / 1e6:>9.2f}M{r['macs_ratio']:>7.3f}{r['params'] / 1e3:>9.1f}K"
+                 f"{r['latency_ms']:>9.2f} ms")
+  lines.append(f"(latency: median forward pass, batch {report['latency_batch_size']}, "
+               f"{report['device']})")
+  return "\n".join(lines)
+
+
+def run_stage(config, workdir: str) -> dict:
+  """The pipeline's `eval` stage."""
+  report = evaluate_workdir(workdir)
+  print(format_table(report))
+  return report
+
+
+if __name__ == "__main__":
+  _WORKDIR = flags.DEFINE_string("workdir", None, "Pipeline workdir: evaluates W/retrain/*.")
+  _CHECKPOINT = flags.DEFINE_string("checkpoint", None,
+                                    "A retrain checkpoint: W/retrain/<role>[/<step>].")
+
+  def main(argv):
+    if len(argv) > 1:
+      raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if _CHECKPOINT.value:
+      print(json.dumps(evaluate_network(_CHECKPOINT.value), indent=1))
+    elif _WORKDIR.value:
+      report = evaluate_workdir(_WORKDIR.value)
+      print(json.dumps(report, indent=1))
+      print(format_table(report))
+    else:
+      raise UserError("pass --workdir=W or --checkpoint=W/retrain/<role>[/<step>]")
+
+  cli.run(main)

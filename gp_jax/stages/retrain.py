@@ -1,0 +1,184 @@
+"""Stage `retrain`: train the pruned network (sliced shapes, real speed-up).
+
+Reads W/search/result.json; trains the sliced network from scratch (default, as
+MetaPruning) or from the PruningNet's generated weights (`retrain.init=pruningnet`).
+With `retrain.baseline=uniform` it also trains the uniform-width network at the
+same MACs, and with `retrain.unpruned=True` the full network, all with the same
+schedule and seed. Each network lives in W/retrain/<role>/: orbax checkpoints
+plus `network.json`, which is all `gp_jax.evaluate` needs to rebuild it.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+from gp_jax import candidates, checkpoints, costs, data, io_utils, models, optim, train_loop
+from gp_jax.architectures import get_spec
+from gp_jax.config_lib import spec_from_config
+from gp_jax.dataset_info import get_dataset_info
+from gp_jax.errors import UserError, unknown_name
+from gp_jax.metrics import MetricWriter
+
+STAGE = "retrain"
+NETWORK_FILE = "network.json"
+INITS = ("scratch", "pruningnet")
+BASELINES = ("", "uniform")
+
+
+class RetrainState(train_state.TrainState):
+  batch_stats: Any = None
+
+
+def check_config(config) -> None:
+  c = config.retrain
+  spec_from_config(config)
+  if c.init not in INITS:
+    raise unknown_name("retrain.init", c.init, INITS)
+  if c.baseline not in BASELINES:
+    raise unknown_name("retrain.baseline", c.baseline, BASELINES)
+  optim.learning_rate_schedule(c, max(int(c.steps), 1))
+  for name in ("steps", "batch_size", "log_every", "checkpoint_every", "max_to_keep"):
+    if not (isinstance(c[name], int) and c[name] >= 1):
+      raise UserError(f"retrain.{name} must be a positive integer, got {c[name]!r}")
+  if not 0 <= c.label_smoothing < 1:
+    raise UserError(f"retrain.label_smoothing must be in [0, 1), got {c.label_smoothing}")
+
+
+def network_record(config, spec, widths, role: str, method: str) -> dict:
+  """Everything needed to rebuild and evaluate the network without the config."""
+  widths = [int(w) for w in widths]
+  return {
+      "role": role, "method": method, "arch": config.model.arch,
+      "width_multiplier": float(config.model.width_multiplier),
+      "dataset": {"name": config.dataset.name,
+                  "holdout_size": int(config.dataset.holdout_size)},
+      "resolution": spec.resolution, "widths": widths,
+      "macs": int(costs.macs(spec, widths)), "params": int(costs.params(spec, widths)),
+      "macs_ratio": float(costs.macs(spec, widths) / costs.macs(spec)),
+      "unpruned_macs": int(costs.macs(spec)), "unpruned_params": int(costs.params(spec)),
+      "init": config.retrain.init, "seed": int(config.seed),
+      "eval": {k: int(v) for k, v in config.eval.items()},
+  }
+
+
+def spec_from_record(record: dict):
+  info = get_dataset_info(record["dataset"]["name"])
+  return get_spec(record["arch"], num_classes=info.num_classes,
+                  resolution=int(record["resolution"]), in_channels=info.channels,
+                  width_multiplier=float(record["width_multiplier"]))
+
+
+def make_train_step(model, num_classes: int, label_smoothing: float, schedule):
+  def train_step(state, batch):
+    def loss_fn(params):
+      logits, updates = model.apply({"params": params, "batch_stats": state.batch_stats},
+                                    batch["image"], train=True, mutable=["batch_stats"])
+      targets = optax.smooth_labels(jax.nn.one_hot(batch["label"], num_classes),
+                                    label_smoothing)
+      loss = optax.softmax_cross_entropy(logits, targets).mean()
+      return loss, (updates["batch_stats"], logits)
+
+    (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    metrics = {"loss": loss,
+               "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+               "learning_rate": schedule(state.step)}
+    state = state.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
+    return state, metrics
+
+  return train_step
+
+
+def pruningnet_variables(config, spec, widths, workdir, splits):
+  """Sliced variables from the PruningNet: generated kernels, its BN/classifier
+  parameters, and BN statistics recalibrated for this configuration."""
+  from gp_jax.pruningnet import PruningNet, pruningnet_from_config
+  from gp_jax.stages.search import load_pruningnet
+  pn_params, _ = load_pruningnet(config, spec, workdir)
+  model = pruningnet_from_config(spec, config, bn_momentum=0.0)
+  w = jnp.asarray(widths)
+  kernels = model.apply({"params": pn_params}, w, method=PruningNet.kernels)
+  recal = data.stacked_batches(data.train_batches(splits.train, 64, seed=config.seed, shift=0),
+                               0, config.pruningnet.recal_batches)
+  stats = candidates.recalibrate_batch_stats(model, pn_params, w, jnp.asarray(recal["image"]))
+  params = jax.tree.map(lambda x: x, dict(pn_params["net"]))
+  for name, kernel in kernels.items():
+    params[name] = {**params[name], "conv": {"kernel": kernel}}
+  full = {"params": params, "batch_stats": stats["net"]}
+  return models.slice_variables(full, spec, widths)
+
+
+def train_network(config, spec, record, workdir, splits, writer):
+  """Trains (or resumes) one sliced network into W/retrain/<role>/."""
+  c = config.retrain
+  role, widths = record["role"], record["widths"]
+  directory = os.path.join(workdir, STAGE, role)
+  model = models.ConvNet(spec, tuple(widths))
+  schedule = optim.learning_rate_schedule(c, c.steps)
+  tx = optim.make_optimizer(c, c.steps)
+  if c.init == "pruningnet" and role != "unpruned":
+    variables = pruningnet_variables(config, spec, widths, workdir, splits)
+  else:
+    variables = jax.jit(lambda k: models.init_variables(model, k))(jax.random.key(config.seed))
+  state = RetrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                              batch_stats=variables["batch_stats"])
+  os.makedirs(directory, exist_ok=True)
+  io_utils.write_json(os.path.join(directory, NETWORK_FILE), record)
+  mngr = checkpoints.manager(directory, max_to_keep=c.max_to_keep)
+  label = f"{STAGE}/{role}"
+  state, start = train_loop.restore_or(mngr, state, label)
+  step_fn = jax.jit(make_train_step(model, spec.num_classes, c.label_smoothing, schedule),
+                    donate_argnums=0)
+  train_split = data.concat(splits.train, splits.holdout) if c.use_holdout else splits.train
+  train_loop.train(
+      label=label, state=state, step_fn=step_fn,
+      batches=data.train_batches(train_split, c.batch_size, seed=config.seed),
+      start=start, steps=c.steps, batch_size=c.batch_size, mngr=mngr, writer=writer,
+      log_every=c.log_every, checkpoint_every=c.checkpoint_every,
+      progress=config.get("progress", True),
+      learning_rate_flag="--config.retrain.learning_rate")
+
+
+def networks_to_train(config, spec, result) -> list[dict]:
+  from gp_jax.search import methods
+  from gp_jax.stages.search import make_env
+  records = [network_record(config, spec, result["widths"], "pruned", result["method"])]
+  if config.retrain.baseline == "uniform":
+    uniform = methods.Uniform(make_env(config, spec, result["target_macs_ratio"]), 1, 1, 0)
+    widths = uniform.propose(None, 0, None)[0][0]
+    records.append(network_record(config, spec, widths, "uniform", "uniform"))
+  if config.retrain.unpruned:
+    records.append(network_record(config, spec, spec.max_widths, "unpruned", "unpruned"))
+  return records
+
+
+def read_search_result(config, spec, workdir) -> dict:
+  path = os.path.join(workdir, "search", "result.json")
+  if not os.path.exists(path):
+    raise UserError(f"no search result at {path}; run the search stage first "
+                    "(--stages=search,retrain)")
+  result = io_utils.read_json(path)
+  if result.get("arch") != spec.name or len(result.get("widths", ())) != spec.num_groups:
+    raise UserError(f"{path} is for {result.get('arch')} with "
+                    f"{len(result.get('widths', ()))} groups, not this config's {spec.name}")
+  return result
+
+
+def run(config, workdir: str) -> list[dict]:
+  check_config(config)
+  spec = spec_from_config(config)
+  result = read_search_result(config, spec, workdir)
+  splits = data.load_splits(config.dataset, spec.resolution)
+  writer = MetricWriter(workdir)
+  records = networks_to_train(config, spec, result)
+  for record in records:
+    print(f"retrain: {record['role']} ({record['method']}): {record['macs'] / 1e6:.2f}M MACs "
+          f"({record['macs_ratio']:.3f}), {record['params'] / 1e3:.1f}K params")
+    train_network(config, spec, record, workdir, splits, writer)
+  writer.close()
+  return records

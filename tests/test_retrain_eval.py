@@ -1,0 +1,108 @@
+"""Retrain + evaluate: sliced networks from the search result, report.json, the CLI, bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gp_jax import costs, evaluate
+from gp_jax.config_lib import spec_from_config
+from gp_jax.stages import retrain as retrain_stage
+from gp_jax.stages import search as search_stage
+from tests.test_search import _link_pruningnet, tiny_config, trained_workdir  # noqa: F401
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_retrain(config):
+  r = config.retrain
+  r.steps, r.batch_size, r.log_every, r.checkpoint_every = 6, 16, 2, 3
+  config.eval.latency_runs = 3
+  config.eval.latency_batch_size = 4
+  return config
+
+
+@pytest.fixture(scope="module")
+def retrained(trained_workdir, tmp_path_factory):  # noqa: F811
+  config = tiny_retrain(tiny_config())
+  config.search.method = "random"
+  workdir = str(tmp_path_factory.mktemp("rt") / "w")
+  _link_pruningnet(trained_workdir, workdir)
+  search_stage.run(config, workdir)
+  retrain_stage.run(config, workdir)
+  return config, workdir
+
+
+def test_retrain_trains_sliced_networks_and_report_is_complete(retrained):
+  config, workdir = retrained
+  spec = spec_from_config(config)
+  with open(os.path.join(workdir, "search", "result.json")) as f:
+    result = json.load(f)
+  for role in ("pruned", "uniform", "unpruned"):
+    assert sorted(os.listdir(os.path.join(workdir, "retrain", role))) == ["3", "6", "network.json"]
+  report = evaluate.run_stage(config, workdir)
+  with open(os.path.join(workdir, "report.json")) as f:
+    assert json.load(f) == report
+  for row in (report, report["baseline"], report["unpruned"]):
+    for key in ("top1", "top5", "macs", "params", "latency_ms", "macs_ratio"):
+      assert key in row
+    assert 0 <= row["top1"] <= row["top5"] <= 1 and row["latency_ms"] > 0
+  assert report["widths"] == result["widths"]
+  assert report["macs"] == costs.macs(spec, result["widths"]) == result["macs"]
+  assert report["macs_ratio"] <= 0.5 + 1e-9
+  assert report["params"] == costs.params(spec, result["widths"])
+  assert report["unpruned"]["macs"] == costs.macs(spec)
+  assert report["baseline"]["macs_ratio"] <= 0.5 + 1e-9
+  table = evaluate.format_table(report)
+  assert "unpruned" in table and "uniform" in table and "random (pruned)" in table
+
+
+def test_evaluate_cli_from_checkpoint_alone(retrained):
+  _, workdir = retrained
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.evaluate",
+                         f"--checkpoint={workdir}/retrain/pruned/3"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  row = json.loads(proc.stdout)
+  assert row["step"] == 3 and row["role"] == "pruned" and 0 <= row["top1"] <= 1
+  bad = subprocess.run([sys.executable, "-m", "gp_jax.evaluate",
+                        f"--checkpoint={workdir}/retrain/pruned/99"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+  assert "no checkpoint 99" in bad.stderr
+
+
+def test_init_from_pruningnet_matches_its_proxy(trained_workdir, tmp_path):  # noqa: F811
+  """Sliced PruningNet weights (with recalibrated BN) reproduce the masked PruningNet."""
+  import jax
+  import jax.numpy as jnp
+  from gp_jax import data, models
+  from gp_jax.pruningnet import pruningnet_from_config
+  config = tiny_config()
+  spec = spec_from_config(config)
+  splits = data.load_splits(config.dataset, spec.resolution)
+  widths = np.maximum(np.asarray(spec.max_widths) // 2, 1)
+  widths[-1] = spec.max_widths[-1]
+  sliced_vars = retrain_stage.pruningnet_variables(config, spec, widths, trained_workdir, splits)
+  images = jnp.asarray(splits.test.images[:8])
+  sliced = models.ConvNet(spec, tuple(int(w) for w in widths)).apply(sliced_vars, images)
+  params, _ = search_stage.load_pruningnet(config, spec, trained_workdir)
+  model = pruningnet_from_config(spec, config, bn_momentum=0.0)
+  recal = data.stacked_batches(data.train_batches(splits.train, 64, seed=config.seed, shift=0),
+                               0, config.pruningnet.recal_batches)
+  from gp_jax import candidates
+  stats = candidates.recalibrate_batch_stats(model, params, jnp.asarray(widths),
+                                             jnp.asarray(recal["image"]))
+  masked = model.apply({"params": params, "batch_stats": stats}, images,
+                       jnp.asarray(widths), train=False)
+  np.testing.assert_allclose(sliced, masked, rtol=1e-4, atol=1e-4)
+
+
+def test_retrain_without_search_result_exits_2(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.main", "--config=configs/digits_resnet20.py",
+                         f"--workdir={tmp_path}", "--stages=retrain"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2 and "no search result" in proc.stderr
+  assert len(proc.stderr.strip().splitlines()) == 1
