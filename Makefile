@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo clean
+.PHONY: venv test demo study clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m gp_jax.summary --config=configs/digits_resnet20.py
 	$(PY) -m gp_jax.main --config=configs/digits_resnet20.py --workdir=runs/demo
+
+# Not in CI: methods x targets x seeds on digits, about an hour on 2 cores -> STUDY.md
+study: $(STAMP)
+	$(PY) -m gp_jax.study --workdir=runs/study
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

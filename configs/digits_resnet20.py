@@ -13,5 +13,8 @@ def get_config(arg=None):
   config = base_config()
   config.dataset.name = "digits"
   config.model.arch = "resnet20"
-  config.channels.divisor = 1
+  # Multiples of 4: XLA's CPU convs run odd widths (11, 23, 45) slower than the
+  # full 16/32/64 net; multiples of 4 make the pruned net really faster
+  # (measured: 0.48 MACs -> 1.27x lower latency, divisor 1 -> 0.84x).
+  config.channels.divisor = 4
   return config
