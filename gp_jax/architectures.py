@@ -6,6 +6,7 @@ params) is derived from the specs built here.
 from __future__ import annotations
 
 import functools
+import importlib
 
 from gp_jax.errors import UserError, unknown_name
 from gp_jax.spec import ArchSpec, SpecBuilder
@@ -135,17 +136,42 @@ ARCHITECTURES = {
 }
 
 
+def resolve_builder(arch: str):
+  """The spec-building function for `arch`: a registered name, or "module:function".
+
+  A user's function takes keyword arguments num_classes, resolution,
+  in_channels, width_multiplier and returns an ArchSpec built with SpecBuilder.
+  """
+  if ":" not in arch:
+    if arch not in ARCHITECTURES:
+      raise unknown_name("architecture", arch,
+                         list(ARCHITECTURES) + ["<module>:<function>"])
+    return ARCHITECTURES[arch]
+  module_name, _, fn_name = arch.partition(":")
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as e:
+    raise UserError(f"model.arch '{arch}': cannot import module '{module_name}' ({e}); "
+                    "run from the directory that contains it or add it to PYTHONPATH") from None
+  fn = getattr(module, fn_name, None)
+  if not callable(fn):
+    raise UserError(f"model.arch '{arch}': module '{module_name}' has no function '{fn_name}'")
+  return fn
+
+
 @functools.lru_cache(maxsize=None)
 def get_spec(arch: str, *, num_classes: int, resolution: int, in_channels: int,
              width_multiplier: float = 1.0) -> ArchSpec:
-  """The spec of a named architecture (cached: specs are immutable)."""
-  if arch not in ARCHITECTURES:
-    raise unknown_name("architecture", arch, ARCHITECTURES)
+  """The spec of a named architecture or a user's "module:function" (cached)."""
+  build = resolve_builder(arch)
   if not width_multiplier > 0:
     raise UserError(f"model.width_multiplier must be > 0, got {width_multiplier}")
   if resolution < 1 or num_classes < 1 or in_channels < 1:
     raise UserError("resolution, num_classes and in_channels must be >= 1, got "
                     f"{resolution}, {num_classes}, {in_channels}")
-  return ARCHITECTURES[arch](num_classes=num_classes, resolution=resolution,
-                             in_channels=in_channels,
-                             width_multiplier=width_multiplier)
+  spec = build(num_classes=num_classes, resolution=resolution, in_channels=in_channels,
+               width_multiplier=width_multiplier)
+  if not isinstance(spec, ArchSpec):
+    raise UserError(f"model.arch '{arch}' returned {type(spec).__name__}, not an ArchSpec "
+                    "(end the function with `return builder.build()`)")
+  return spec

@@ -43,8 +43,8 @@ def layer_macs(spec: ArchSpec, widths=None) -> list:
       out.append(layer.kernel ** 2 * w_in * w_out * spatial)
     elif layer.kind == "depthwise":
       out.append(layer.kernel ** 2 * w_out * spatial)
-    else:  # dense
-      out.append(w_in * w_out)
+    else:  # dense, over a kernel x kernel x channels (flattened) input
+      out.append(layer.kernel ** 2 * w_in * w_out)
   return out
 
 
@@ -64,7 +64,7 @@ def params(spec: ArchSpec, widths=None):
     elif layer.kind == "depthwise":
       weights = layer.kernel ** 2 * w_out
     else:
-      weights = w_in * w_out
+      weights = layer.kernel ** 2 * w_in * w_out
     # A BatchNorm carries scale + offset; without one the layer has a bias.
     extra = 2 * w_out if layer.batch_norm else w_out
     total = total + weights + extra

@@ -26,6 +26,20 @@ from gp_jax.spec import ArchSpec, Op
 _ACTIVATIONS = {"none": lambda x: x, "relu": nn.relu, "relu6": nn.relu6}
 
 
+class GeneratedConv(nn.Module):
+  """linen's Conv applied with a given (generated) kernel; its bias, if any, is a
+  parameter here, at the same path ("<layer>/conv/bias") as in the plain network."""
+  conv_kwargs: dict
+
+  @nn.compact
+  def __call__(self, x, kernel):
+    variables = {"kernel": kernel}
+    if self.conv_kwargs["use_bias"]:
+      variables["bias"] = self.param("bias", nn.initializers.zeros,
+                                     (self.conv_kwargs["features"],))
+    return nn.Conv(**self.conv_kwargs, parent=None).apply({"params": variables}, x)
+
+
 class Layer(nn.Module):
   """A conv / depthwise conv / dense layer with its BatchNorm.
 
@@ -40,8 +54,9 @@ class Layer(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool, kernel=None):
     op = self.op
-    if op.kind == "dense":
-      return nn.Dense(self.features, dtype=self.dtype, name="dense")(x)
+    if op.kind == "dense":  # kernel (h, w, channels, features): sliceable per channel
+      return nn.DenseGeneral(self.features, axis=(-3, -2, -1), dtype=self.dtype,
+                             name="dense")(x)
     conv_kwargs = dict(
         features=self.features, kernel_size=(op.kernel, op.kernel),
         strides=op.stride, padding="SAME", use_bias=not op.batch_norm,
@@ -50,10 +65,7 @@ class Layer(nn.Module):
     if kernel is None:
       y = nn.Conv(**conv_kwargs, name="conv")(x)
     else:
-      if not op.batch_norm:
-        raise ValueError(f"generated kernels need a BatchNorm after '{op.name}'")
-      # The same linen Conv, applied functionally with the given kernel.
-      y = nn.Conv(**conv_kwargs, parent=None).apply({"params": {"kernel": kernel}}, x)
+      y = GeneratedConv(conv_kwargs, name="conv")(x, kernel)
     if op.batch_norm:
       y = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                        epsilon=1e-5, dtype=self.dtype, name="bn")(y)
@@ -97,10 +109,10 @@ class ConvNet(nn.Module):
         y = images.astype(self.dtype)
       elif op.is_layer:
         x = outputs[op.inputs[0]]
-        if op.kind == "dense":
-          x = x.reshape(x.shape[0], -1)
         y = Layer(op, widths[op.group], self.dtype, self.bn_momentum,
                   name=op.name)(x, train=train, kernel=kernels.get(op.name))
+        if op.kind == "dense":
+          y = y.reshape(y.shape[0], 1, 1, y.shape[-1])
         if masks is not None:
           y = y * masks[op.group, :y.shape[-1]]
       elif op.kind == "add":
@@ -113,7 +125,8 @@ class ConvNet(nn.Module):
       else:
         raise ValueError(f"unknown op kind {op.kind}")
       outputs.append(_ACTIVATIONS[op.activation](y))
-    return outputs[-1].astype(jnp.float32)
+    logits = outputs[-1]
+    return logits.reshape(logits.shape[0], -1).astype(jnp.float32)
 
 
 def input_shape(spec: ArchSpec, batch: int = 1) -> tuple[int, ...]:

@@ -80,6 +80,14 @@ class ArchSpec:
   ops: tuple[Op, ...]
   groups: tuple[ChannelGroup, ...]
 
+  def __post_init__(self):
+    for i, op in enumerate(self.ops):
+      late = [self.ops[j].name if 0 <= j < len(self.ops) else str(j)
+              for j in op.inputs if not 0 <= j < i]
+      if late:
+        raise UserError(f"spec '{self.name}': op '{op.name}' reads {', '.join(late)}, "
+                        "which does not come before it (a cycle or a dangling input)")
+
   @property
   def num_groups(self) -> int:
     return len(self.groups)
@@ -224,16 +232,23 @@ class SpecBuilder:
         group=group, resolution=-(-x.resolution // stride), kernel=kernel,
         stride=stride, batch_norm=batch_norm, activation=activation)
 
-  def dense(self, x: Tensor, features: int, *, name: str) -> Tensor:
-    """Fully connected layer on a globally pooled tensor."""
+  def dense(self, x: Tensor, features: int, *, activation: str = "none",
+            name: str) -> Tensor:
+    """Fully connected layer. On a spatial input it reads the flattened tensor
+    (as VGG's classifier does); its kernel keeps (height, width, channels) axes
+    so pruning the input channels slices it like a conv's."""
     self._check(x)
-    self._check_layer_args(name, features, 1, 1, "none")
-    if x.resolution != 1:
-      raise UserError(f"spec '{self._name}': dense '{name}' needs a pooled input "
-                      f"(resolution 1), got resolution {x.resolution}")
+    self._check_layer_args(name, features, 1, 1, activation)
     return self._add_op(name=name, kind="dense", inputs=(x.index,),
                         channels=features, group=self._new_group(),
-                        resolution=1)
+                        resolution=1, kernel=x.resolution, activation=activation)
+
+  def concat(self, *xs: Tensor, name: str) -> Tensor:
+    """Not supported: the channel offsets of a concat would depend on the
+    configuration, which breaks the first-k-channels slicing every layer uses."""
+    raise UserError(f"spec '{self._name}': concat '{name}' is not supported: pruned "
+                    "branches would shift each other's channels; use add, or prune "
+                    "each branch's producer before a fixed-width 1x1 conv")
 
   def add(self, *xs: Tensor, activation: str = "none", name: str) -> Tensor:
     """Elementwise sum: ties the channel groups of all its inputs."""

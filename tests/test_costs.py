@@ -13,6 +13,9 @@ PUBLISHED = [
     ("mobilenetv2", 1.0, 1000, 224, 300.77e6, 3_504_872, "torchvision mobilenet_v2"),
     ("mobilenetv2", 1.4, 1000, 224, 585e6, 6.06e6, "MobileNetV2 paper / TF-slim 1.4"),
     ("mobilenetv1", 1.0, 1000, 224, 569e6, 4.2e6, "MobileNetV1 paper"),
+    ("configs.imagenet_vgg16:vgg16", 1.0, 1000, 224, 15.47e9, 138_357_544, "torchvision vgg16"),
+    ("configs.imagenet_resnet18:resnet18", 1.0, 1000, 224, 1.814e9, 11_689_512,
+     "torchvision resnet18"),
     ("resnet20", 1.0, 10, 32, 40.55e6, 0.27e6, "He et al. CIFAR ResNet-20"),
     ("resnet56", 1.0, 10, 32, 125.5e6, 0.85e6, "He et al. CIFAR ResNet-56"),
 ]
@@ -28,6 +31,10 @@ def test_full_width_matches_published(arch, wm, classes, res, pub_macs, pub_para
 def test_exact_torchvision_params():
   assert costs.params(small_spec("resnet50", resolution=224, num_classes=1000)) == 25_557_032
   assert costs.params(small_spec("mobilenetv2", resolution=224, num_classes=1000)) == 3_504_872
+  assert costs.params(small_spec("configs.imagenet_vgg16:vgg16", resolution=224,
+                                 num_classes=1000)) == 138_357_544
+  assert costs.params(small_spec("configs.imagenet_resnet18:resnet18", resolution=224,
+                                 num_classes=1000)) == 11_689_512
 
 
 def test_macs_scale_with_widths():
@@ -49,7 +56,7 @@ def _valid_tap_fraction(in_res, kernel, stride):
 
 @pytest.mark.parametrize("arch,res,seed", [
     ("resnet20", 32, 0), ("resnet20", 32, 1), ("mobilenetv2", 64, 0),
-    ("mobilenetv1", 64, 2), ("resnet50", 64, 3)])
+    ("mobilenetv1", 64, 2), ("resnet50", 64, 3), ("configs.imagenet_vgg16:vgg16", 32, 4)])
 def test_analytic_macs_match_xla_cost_analysis(arch, res, seed):
   spec = small_spec(arch, resolution=res)
   widths = random_widths(spec, np.random.default_rng(seed))

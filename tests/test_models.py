@@ -7,7 +7,9 @@ import pytest
 from gp_jax import costs, models
 from tests.helpers import randomize_variables, random_widths, small_spec
 
-ARCHS = ["resnet20", "resnet56", "mobilenetv1", "mobilenetv2", "resnet50"]
+ARCHS = ["resnet20", "resnet56", "mobilenetv1", "mobilenetv2", "resnet50",
+         "configs.imagenet_vgg16:vgg16", "configs.imagenet_resnet18:resnet18",
+         "tests.toy_net:branchy"]
 
 
 @pytest.mark.parametrize("arch", ARCHS)

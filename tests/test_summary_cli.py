@@ -20,6 +20,8 @@ def run_summary(*args):
     ("configs/imagenet_mobilenetv1.py", "mobilenetv1", 568_740_352, 4_231_976, 15),
     ("configs/imagenet_mobilenetv2.py:1.0", "mobilenetv2", 300_774_272, 3_504_872, 26),
     ("configs/imagenet_mobilenetv2.py", "mobilenetv2", 582_195_824, 6_108_776, 26),
+    ("configs/imagenet_vgg16.py", "vgg16", 15_470_264_320, 138_357_544, 16),
+    ("configs/imagenet_resnet18.py", "resnet18", 1_814_073_344, 11_689_512, 13),
 ])
 def test_summary_figures(config, arch, macs, params, groups):
   proc = run_summary(f"--config={config}")

@@ -108,7 +108,9 @@ def pruningnet_variables(config, spec, widths, workdir, splits):
   stats = candidates.recalibrate_batch_stats(model, pn_params, w, jnp.asarray(recal["image"]))
   params = jax.tree.map(lambda x: x, dict(pn_params["net"]))
   for name, kernel in kernels.items():
-    params[name] = {**params[name], "conv": {"kernel": kernel}}
+    layer = dict(params.get(name, {}))
+    layer["conv"] = {**layer.get("conv", {}), "kernel": kernel}
+    params[name] = layer
   full = {"params": params, "batch_stats": stats["net"]}
   return models.slice_variables(full, spec, widths)
 

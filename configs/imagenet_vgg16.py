@@ -1,0 +1,37 @@
+"""VGG-16 on ImageNet at 224x224, defined here with the spec builder (an example of
+pruning your own network): 15.47 GMACs, 138.4M params, as torchvision's vgg16.
+
+    python -m gp_jax.summary --config=configs/imagenet_vgg16.py
+    python -m gp_jax.main --config=configs/imagenet_vgg16.py --workdir=W
+
+`model.arch` names this file's `vgg16` function; the argument is the width multiplier.
+"""
+from gp_jax.default_config import base_config
+from gp_jax.spec import SpecBuilder
+
+STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+
+def vgg16(*, num_classes, resolution, in_channels, width_multiplier=1.0):
+  """Five stages of 3x3 convs (no BatchNorm, as torchvision's vgg16) + three FC layers."""
+  b = SpecBuilder("vgg16", resolution=resolution, in_channels=in_channels,
+                  num_classes=num_classes)
+  x = b.input()
+  for s, widths in enumerate(STAGES):
+    for i, width in enumerate(widths):
+      x = b.conv(x, max(1, round(width * width_multiplier)), kernel=3, batch_norm=False,
+                 name=f"stage{s + 1}.conv{i + 1}")
+    x = b.max_pool(x, kernel=2, stride=2, name=f"stage{s + 1}.pool")
+  x = b.dense(x, 4096, activation="relu", name="fc1")  # reads the flattened 7x7x512
+  x = b.dense(x, 4096, activation="relu", name="fc2")
+  b.dense(x, num_classes, name="fc3")
+  return b.build()
+
+
+def get_config(arg=None):
+  config = base_config()
+  config.dataset.name = "imagenet2012"
+  config.model.arch = "configs.imagenet_vgg16:vgg16"
+  config.model.width_multiplier = float(arg) if arg else 1.0
+  config.channels.divisor = 8
+  return config
