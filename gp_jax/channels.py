@@ -56,11 +56,11 @@ def widths_from_keep_ratios(spec: ArchSpec, keep_ratios, *, divisor: int = 1,
   if divisor < 1:
     raise UserError(f"channels.divisor must be >= 1, got {divisor}")
   max_widths = np.asarray(spec.max_widths)
-  traced = isinstance(keep_ratios, jax.core.Tracer)
-  if not traced:
+  on_device = isinstance(keep_ratios, jax.Array)  # tracers are jax.Arrays too
+  if not on_device:
     keep_ratios = np.asarray(keep_ratios, dtype=np.float64)
     check_keep_ratios(spec, keep_ratios)
-  xp = jnp if traced or isinstance(keep_ratios, jax.Array) else np
+  xp = jnp if on_device else np
   raw = xp.floor(keep_ratios * max_widths / divisor + 0.5) * divisor
   low = np.minimum(divisor, max_widths)
   widths = xp.clip(raw, low, max_widths).astype(xp.int32)
