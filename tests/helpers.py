@@ -1,6 +1,5 @@
 """Small helpers shared by tests."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from gp_jax import architectures, channels

@@ -1,7 +1,6 @@
 """The spec builder as a user meets it: inferred groups, user networks, bad specs."""
 import dataclasses
 
-import numpy as np
 import pytest
 
 from gp_jax import architectures, costs
@@ -84,7 +83,7 @@ def test_user_network_runs_the_whole_pipeline(tmp_path):
   from gp_jax import evaluate
   from gp_jax.stages import pruningnet, retrain, search
   from tests.test_retrain_eval import tiny_retrain
-  from tests.test_search import tiny_config
+  from tests.conftest import tiny_config
   config = tiny_retrain(tiny_config())
   config.model.arch = "tests.toy_net:branchy"
   config.channels.divisor = 1

@@ -11,7 +11,7 @@ from gp_jax import costs, evaluate
 from gp_jax.config_lib import spec_from_config
 from gp_jax.stages import retrain as retrain_stage
 from gp_jax.stages import search as search_stage
-from tests.test_search import _link_pruningnet, tiny_config, trained_workdir  # noqa: F401
+from tests.conftest import link_pruningnet, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,11 +25,11 @@ def tiny_retrain(config):
 
 
 @pytest.fixture(scope="module")
-def retrained(trained_workdir, tmp_path_factory):  # noqa: F811
+def retrained(trained_workdir, tmp_path_factory):
   config = tiny_retrain(tiny_config())
   config.search.method = "random"
   workdir = str(tmp_path_factory.mktemp("rt") / "w")
-  _link_pruningnet(trained_workdir, workdir)
+  link_pruningnet(trained_workdir, workdir)
   search_stage.run(config, workdir)
   retrain_stage.run(config, workdir)
   return config, workdir
@@ -74,9 +74,8 @@ def test_evaluate_cli_from_checkpoint_alone(retrained):
   assert "no checkpoint 99" in bad.stderr
 
 
-def test_init_from_pruningnet_matches_its_proxy(trained_workdir, tmp_path):  # noqa: F811
+def test_init_from_pruningnet_matches_its_proxy(trained_workdir, tmp_path):
   """Sliced PruningNet weights (with recalibrated BN) reproduce the masked PruningNet."""
-  import jax
   import jax.numpy as jnp
   from gp_jax import data, models
   from gp_jax.pruningnet import pruningnet_from_config

@@ -9,37 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import digits_resnet20
 from gp_jax import candidates, costs, data
 from gp_jax.config_lib import spec_from_config
 from gp_jax.pruningnet import pruningnet_from_config
 from gp_jax.search import methods
-from gp_jax.stages import pruningnet as pruningnet_stage
 from gp_jax.stages import search as search_stage
+from tests.conftest import link_pruningnet, tiny_config
 from tests.helpers import random_widths
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tiny_config():
-  config = digits_resnet20.get_config()
-  config.progress = False
-  config.dataset.resolution = 16
-  p = config.pruningnet
-  p.steps, p.batch_size, p.log_every, p.checkpoint_every = 4, 16, 2, 4
-  p.gcn_features, p.head_hidden, p.recal_batches = 16, 8, 1
-  s = config.search
-  s.evaluations, s.population, s.recal_batches, s.recal_batch_size = 16, 4, 1, 16
-  s.eval_batch_size = 100
-  s.rl.warmup_episodes, s.rl.hidden, s.rl.batch_size = 4, 16, 8
-  return config
-
-
-@pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("pn"))
-  pruningnet_stage.run(tiny_config(), workdir)
-  return workdir
 
 
 def test_population_scores_equal_one_by_one_and_compile_once(trained_workdir, monkeypatch):
@@ -95,7 +73,7 @@ def test_every_method_finds_a_configuration_in_budget(trained_workdir, tmp_path,
   config = tiny_config()
   config.search.method = method
   workdir = str(tmp_path / "w")
-  _link_pruningnet(trained_workdir, workdir)
+  link_pruningnet(trained_workdir, workdir)
   [result] = search_stage.run(config, workdir)
   assert result["method"] == method
   assert result["macs_ratio"] <= 0.5 + 1e-9
@@ -113,18 +91,13 @@ def test_every_method_finds_a_configuration_in_budget(trained_workdir, tmp_path,
     assert result["macs_ratio"] >= 0.5 - config.search.macs_tolerance - 0.01
 
 
-def _link_pruningnet(trained_workdir, workdir):
-  os.makedirs(workdir)
-  os.symlink(os.path.join(trained_workdir, "pruningnet"), os.path.join(workdir, "pruningnet"))
-
-
 def test_same_seed_same_result_and_resume_after_a_crash(trained_workdir, tmp_path, monkeypatch):
   config = tiny_config()
   config.search.method = "graph_rl"
   config.search.targets = (0.5, 0.4)
   first, second, crashed = (str(tmp_path / n) for n in ("a", "b", "c"))
   for w in (first, second, crashed):
-    _link_pruningnet(trained_workdir, w)
+    link_pruningnet(trained_workdir, w)
   results_a = search_stage.run(config, first)
   results_b = search_stage.run(config, second)
   assert results_a == results_b

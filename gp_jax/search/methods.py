@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gp_jax import channels, costs
+from gp_jax import costs
 from gp_jax.errors import UserError
 from gp_jax.search import ddpg as ddpg_lib
 from gp_jax.search.env import NUM_SCALARS, PruningEnv

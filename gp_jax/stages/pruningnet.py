@@ -148,6 +148,6 @@ def run(config, workdir: str) -> dict:
   results = evaluate_uniform(config, spec, state.params, splits)
   writer.write(STAGE + "_eval", c.steps, results)
   writer.close()
-  print(f"pruningnet: held-out top-1 after BN recalibration: "
+  print("pruningnet: held-out top-1 after BN recalibration: "
         + ", ".join(f"{k.removeprefix('holdout_top1_')}={v:.3f}" for k, v in results.items()))
   return results
