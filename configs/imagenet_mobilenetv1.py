@@ -5,13 +5,8 @@
 
 The argument is the width multiplier (default 1.0); widths round to multiples of 8.
 """
-from gp_jax.default_config import base_config
+from gp_jax.default_config import imagenet_config
 
 
 def get_config(arg=None):
-  config = base_config()
-  config.dataset.name = "imagenet2012"
-  config.model.arch = "mobilenetv1"
-  config.model.width_multiplier = float(arg) if arg else 1.0
-  config.channels.divisor = 8
-  return config
+  return imagenet_config("mobilenetv1", arg)

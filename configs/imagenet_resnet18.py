@@ -7,7 +7,7 @@ pruning your own network): 1.81 GMACs, 11.7M params, as torchvision's resnet18.
 `model.arch` names this file's `resnet18` function; the argument is the width multiplier.
 Channel groups are inferred: each stage's residual stream is one group.
 """
-from gp_jax.default_config import base_config
+from gp_jax.default_config import imagenet_config
 from gp_jax.spec import SpecBuilder
 
 
@@ -32,9 +32,4 @@ def resnet18(*, num_classes, resolution, in_channels, width_multiplier=1.0):
 
 
 def get_config(arg=None):
-  config = base_config()
-  config.dataset.name = "imagenet2012"
-  config.model.arch = "configs.imagenet_resnet18:resnet18"
-  config.model.width_multiplier = float(arg) if arg else 1.0
-  config.channels.divisor = 8
-  return config
+  return imagenet_config("configs.imagenet_resnet18:resnet18", arg)

@@ -6,7 +6,7 @@ pruning your own network): 15.47 GMACs, 138.4M params, as torchvision's vgg16.
 
 `model.arch` names this file's `vgg16` function; the argument is the width multiplier.
 """
-from gp_jax.default_config import base_config
+from gp_jax.default_config import imagenet_config
 from gp_jax.spec import SpecBuilder
 
 STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -29,9 +29,4 @@ def vgg16(*, num_classes, resolution, in_channels, width_multiplier=1.0):
 
 
 def get_config(arg=None):
-  config = base_config()
-  config.dataset.name = "imagenet2012"
-  config.model.arch = "configs.imagenet_vgg16:vgg16"
-  config.model.width_multiplier = float(arg) if arg else 1.0
-  config.channels.divisor = 8
-  return config
+  return imagenet_config("configs.imagenet_vgg16:vgg16", arg)

@@ -110,3 +110,13 @@ def add_retrain(config: ml_collections.ConfigDict) -> None:
   e.batch_size = 100          # test-set evaluation batch
   e.latency_batch_size = 32   # latency: median over timed batches of this size ...
   e.latency_runs = 20         # ... after warm-up
+
+
+def imagenet_config(arch: str, arg, default_width: float = 1.0) -> ml_collections.ConfigDict:
+  """An ImageNet config for `arch`; `arg` (the config argument) is the width multiplier."""
+  config = base_config()
+  config.dataset.name = "imagenet2012"
+  config.model.arch = arch
+  config.model.width_multiplier = float(arg) if arg else default_width
+  config.channels.divisor = 8  # widths in multiples of 8, as MetaPruning's ImageNet nets
+  return config
