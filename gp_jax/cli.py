@@ -1,7 +1,8 @@
 """Shared command-line plumbing: absl flags + ml_collections configs, one-line errors.
 
 Any `UserError` (and any bad flag or config override) ends the program with a
-single line on stderr and exit code 2, before anything is written.
+single line on stderr and exit code 2, before anything is written. SIGTERM
+makes the running stage save and exit with code 75 (resume by rerunning).
 """
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ import sys
 
 from absl import app, flags, logging
 
+from gp_jax import preemption
 from gp_jax.errors import UserError
 
 EXIT_USER_ERROR = 2
 
 
-def _fail(message: str):
+def _fail(message: str, code: int = EXIT_USER_ERROR):
   print(f"error: {message}", file=sys.stderr)
-  sys.exit(EXIT_USER_ERROR)
+  sys.exit(code)
 
 
 def _parse_flags(argv):
@@ -45,8 +47,10 @@ def load_config(holder):
 
 
 def run(main):
-  """`absl.app.run(main)`, mapping user errors to one line and exit code 2."""
+  """`absl.app.run(main)`, mapping user errors to one line and exit code 2, and
+  SIGTERM (after the running stage has saved) to one line and exit code 75."""
   def guarded(argv):
+    preemption.install()
     if not flags.FLAGS["verbosity"].present:
       # Quiet by default: jax and orbax log every backend probe and file at INFO.
       logging.set_verbosity(logging.WARNING)
@@ -54,4 +58,6 @@ def run(main):
       return main(argv)
     except UserError as e:
       _fail(str(e))
+    except preemption.Preempted as e:
+      _fail(str(e), preemption.EXIT_PREEMPTED)
   app.run(guarded, flags_parser=_parse_flags)

@@ -5,6 +5,7 @@ from gp_jax import channels
 from gp_jax.architectures import get_spec
 from gp_jax.dataset_info import get_dataset_info
 from gp_jax.errors import UserError
+from gp_jax.search.env import PruningEnv
 from gp_jax.spec import ArchSpec
 
 
@@ -25,3 +26,11 @@ def fixed_groups_from_config(config, spec: ArchSpec):
   if isinstance(patterns, str):
     patterns = tuple(p for p in patterns.split(",") if p)
   return channels.fixed_groups_mask(spec, tuple(patterns))
+
+
+def make_env(config, spec: ArchSpec, target: float) -> PruningEnv:
+  """The search's pruning environment for one MACs target."""
+  return PruningEnv(spec, fixed=fixed_groups_from_config(config, spec),
+                    divisor=config.channels.divisor, target=float(target),
+                    tolerance=float(config.search.macs_tolerance),
+                    lower_bound=float(config.channels.grid_low))

@@ -38,6 +38,7 @@ def add_pruningnet(config: ml_collections.ConfigDict) -> None:
   c.macs_range = ()           # () or (low, high): reject samples outside these MACs ratios
   c.learning_rate = 0.1
   c.schedule = "cosine"       # cosine | step | linear | constant
+  c.decay_at = (0.5, 0.75)    # schedule "step": x0.1 at these fractions of training
   c.warmup_steps = 30
   c.momentum = 0.9
   c.nesterov = True
@@ -97,6 +98,7 @@ def add_retrain(config: ml_collections.ConfigDict) -> None:
   c.batch_size = 64
   c.learning_rate = 0.1
   c.schedule = "cosine"
+  c.decay_at = (0.5, 0.75)
   c.warmup_steps = 25
   c.momentum = 0.9
   c.nesterov = True

@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 from absl import flags
 
-from gp_jax import checkpoints, cli, data, io_utils, models
+from gp_jax import checkpoints, cli, data, io_utils, models, workdir_lock
 from gp_jax.errors import UserError
 from gp_jax.stages.retrain import NETWORK_FILE, STAGE as RETRAIN, spec_from_record
 
@@ -44,16 +44,20 @@ def load_network(path: str):
   record = io_utils.read_json(os.path.join(directory, NETWORK_FILE))
   spec = spec_from_record(record)
   widths = tuple(record["widths"])
-  mngr = checkpoints.manager(directory)
-  step = mngr.latest_step() if step is None else step
-  if step is None or step not in mngr.all_steps():
+  ckpts = checkpoints.Checkpoints(directory, owner=False)
+  if step is None:  # the newest readable checkpoint
+    saved, step = ckpts.restore_latest(None)
+  elif step in ckpts.steps():
+    try:
+      saved = ckpts.restore(step)
+    except Exception as e:  # pylint: disable=broad-except  # truncated or foreign
+      raise UserError(f"cannot read checkpoint {step} in {directory} ({type(e).__name__}); "
+                      "pass another step or retrain") from None
+  else:
+    saved = None
+  if saved is None:
     raise UserError(f"no checkpoint {'' if step is None else step} in {directory}; "
                     "run the retrain stage first")
-  try:
-    saved = mngr.restore(step, args=checkpoints.ocp.args.StandardRestore())
-  except Exception as e:  # a truncated or foreign checkpoint
-    raise UserError(f"cannot read checkpoint {step} in {directory} ({type(e).__name__}); "
-                    "pass another step or retrain") from None
   variables = {"params": saved["params"], "batch_stats": saved["batch_stats"]}
   return spec, widths, variables, record, step
 
@@ -151,7 +155,10 @@ if __name__ == "__main__":
     if _CHECKPOINT.value:
       print(json.dumps(evaluate_network(_CHECKPOINT.value), indent=1))
     elif _WORKDIR.value:
-      report = evaluate_workdir(_WORKDIR.value)
+      if not os.path.isdir(_WORKDIR.value):
+        raise UserError(f"no workdir {_WORKDIR.value}; run gp_jax.main into it first")
+      with workdir_lock.hold(_WORKDIR.value):
+        report = evaluate_workdir(_WORKDIR.value)
       print(json.dumps(report, indent=1))
       print(format_table(report))
     else:

@@ -4,24 +4,21 @@
         [--stages=pruningnet] [--config.pruningnet.steps=50]
 
 Each stage reads the previous stage's output from the workdir, writes its own,
-and resumes when run again.
+and resumes when run again (after a kill, SIGTERM (exit 75) or a crash). The
+config is validated before anything is written; one run at a time holds the
+workdir's lock.
 """
-import os
-
 import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from gp_jax import cli
+from gp_jax import cli, evaluate, preemption, validation, workdir_lock
 from gp_jax.errors import UserError, unknown_name
-from gp_jax import evaluate
 from gp_jax.stages import pruningnet, retrain, search
 
-# name -> (check(config): raises UserError, run(config, workdir))
-STAGES = {"pruningnet": (pruningnet.check_config, pruningnet.run),
-          "search": (search.check_config, search.run),
-          "retrain": (retrain.check_config, retrain.run),
-          "eval": (lambda config: None, evaluate.run_stage)}
+# name -> run(config, workdir)
+STAGES = {"pruningnet": pruningnet.run, "search": search.run, "retrain": retrain.run,
+          "eval": evaluate.run_stage}
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -37,12 +34,13 @@ def main(argv):
   for stage in _STAGES.value:
     if stage not in STAGES:
       raise unknown_name("stage", stage, STAGES)
-  for stage in _STAGES.value:  # every check before anything is written
-    STAGES[stage][0](config)
-  os.makedirs(_WORKDIR.value, exist_ok=True)
-  logging.info("JAX devices: %s", jax.devices())
-  for stage in _STAGES.value:
-    STAGES[stage][1](config, _WORKDIR.value)
+  validation.validate(config)  # every check before anything is written
+  with workdir_lock.hold(_WORKDIR.value):
+    logging.info("JAX devices: %s", jax.devices())
+    for stage in _STAGES.value:
+      if preemption.requested():
+        raise preemption.stop(f"before stage {stage}")
+      STAGES[stage](config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The training loop the stages share: resume, progress bar, metrics, checkpoints, NaN guard."""
+"""The training loop the stages share: resume, progress bar, metrics, checkpoints,
+NaN guard, preemption."""
 from __future__ import annotations
 
 import time
@@ -7,7 +8,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from gp_jax import checkpoints
+from gp_jax import faults, preemption
 from gp_jax.errors import UserError
 
 
@@ -15,36 +16,47 @@ class NonFiniteLossError(UserError):
   """The loss became NaN/Inf; the last good checkpoint stays the latest."""
 
 
-def restore_or(mngr, state, label: str):
-  """(state, first step): the latest checkpoint if there is one, else `state` at 0."""
-  restored, step = checkpoints.restore_latest(mngr, state)
+def restore_or(ckpts, state, label: str, writer=None):
+  """(state, first step): the newest readable checkpoint if there is one, else `state` at 0.
+
+  On resume, metric rows this stage logged after the checkpoint are dropped
+  (they are logged again), so metrics.jsonl reads as one uninterrupted run.
+  """
+  restored, step = ckpts.restore_latest(state)
   if restored is None:
-    return state, 0
-  print(f"{label}: resuming from step {step} ({mngr.directory})")
-  return restored, int(step)
+    step = 0
+  else:
+    print(f"{label}: resuming from step {step} ({ckpts.directory})")
+  if writer is not None:
+    writer.drop_after(label, int(step))
+  return (state if restored is None else restored), int(step)
 
 
 def train(*, label: str, state, step_fn, batches, start: int, steps: int, batch_size: int,
-          mngr, writer, log_every: int, checkpoint_every: int, progress: bool,
+          ckpts, writer, log_every: int, checkpoint_every: int, progress: bool,
           learning_rate_flag: str):
   """Runs `step_fn` from `start` to `steps`; batch `s` is `batches[s]`.
 
   Logs every `log_every` steps, checkpoints every `checkpoint_every` and at the
-  end. A non-finite loss stops before the next checkpoint is written.
+  end. A non-finite loss stops before the next checkpoint is written. SIGTERM
+  saves a checkpoint after the current step and raises `preemption.Preempted`.
   """
   bar = tqdm(total=steps, initial=start, desc=label, unit="step", mininterval=1.0,
              disable=not progress)
   t0, last = time.perf_counter(), start
   for step in range(start, steps):
+    faults.maybe_inject(label, step)
     state, metrics = step_fn(state, batches[step])
     done = step + 1
-    checkpoint = done % checkpoint_every == 0 or done == steps
+    stopping = preemption.requested()
+    checkpoint = done % checkpoint_every == 0 or done == steps or stopping
     if done % log_every == 0 or checkpoint:
       metrics = jax.device_get(metrics)
       if not np.isfinite(metrics["loss"]):
         raise NonFiniteLossError(
-            f"non-finite {label} loss at step {done}; the last good checkpoint (step "
-            f"{mngr.latest_step()}) is kept: lower {learning_rate_flag} and rerun")
+            f"non-finite {label} loss detected at step {done} (checked every "
+            f"{log_every} steps); the last good checkpoint (step {ckpts.latest_step()}) "
+            f"stays the latest: lower {learning_rate_flag} and rerun")
       now = time.perf_counter()
       metrics["images_per_sec"] = (done - last) * batch_size / max(now - t0, 1e-9)
       t0, last = now, done
@@ -52,8 +64,13 @@ def train(*, label: str, state, step_fn, batches, start: int, steps: int, batch_
       bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.3f}",
                       img_s=f"{metrics['images_per_sec']:.0f}")
       if checkpoint:
-        checkpoints.save(mngr, done, state)
+        ckpts.save(done, state)
     bar.update(1)
+    if stopping:
+      bar.close()
+      ckpts.finish()
+      writer.flush()
+      raise preemption.stop(f"during {label} at step {done}")
   bar.close()
-  mngr.wait_until_finished()
+  ckpts.finish()
   return state

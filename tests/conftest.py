@@ -3,22 +3,12 @@ import os
 
 import pytest
 
-from configs import digits_resnet20
+from tests import tiny_config as tiny_config_file
 from gp_jax.stages import pruningnet as pruningnet_stage
 
 
 def tiny_config():
-  config = digits_resnet20.get_config()
-  config.progress = False
-  config.dataset.resolution = 16
-  p = config.pruningnet
-  p.steps, p.batch_size, p.log_every, p.checkpoint_every = 4, 16, 2, 4
-  p.gcn_features, p.head_hidden, p.recal_batches = 16, 8, 1
-  s = config.search
-  s.evaluations, s.population, s.recal_batches, s.recal_batch_size = 16, 4, 1, 16
-  s.eval_batch_size = 100
-  s.rl.warmup_episodes, s.rl.hidden, s.rl.batch_size = 4, 16, 8
-  return config
+  return tiny_config_file.get_config()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from configs import digits_resnet20
-from gp_jax import candidates, channels, costs, data, optim, sampling
+from gp_jax import candidates, channels, costs, data, optim, sampling, validation
 from gp_jax.config_lib import spec_from_config
 from gp_jax.pruningnet import kernel_shape, pruningnet_from_config
 from gp_jax.stages import pruningnet as stage
@@ -112,4 +112,4 @@ def test_bad_pruningnet_config():
   config = tiny_config()
   config.pruningnet.configs_per_step = 3
   with pytest.raises(Exception, match="divisible"):
-    stage.check_config(config)
+    validation.validate(config)

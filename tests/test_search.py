@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gp_jax import candidates, costs, data
-from gp_jax.config_lib import spec_from_config
+from gp_jax.config_lib import make_env, spec_from_config
 from gp_jax.pruningnet import pruningnet_from_config
 from gp_jax.search import methods
 from gp_jax.stages import search as search_stage
@@ -57,7 +57,7 @@ def test_action_wall_keeps_every_episode_in_budget(target):
   config.search.method = "amc"
   config.search.population = 32
   spec = spec_from_config(config)
-  env = search_stage.make_env(config, spec, target)
+  env = make_env(config, spec, target)
   method = methods.build_method("amc", env, config.search, seed=0, grid=np.linspace(0.1, 1, 31))
   state = method.init_state()
   for round_ in (0, 5):  # random warm-up actions, then noisy actor actions

@@ -13,37 +13,15 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from gp_jax import candidates, channels, checkpoints, costs, data, optim, sampling, train_loop
+from gp_jax import (candidates, channels, checkpoints, costs, data, optim, sampling,
+                    train_loop, validation)
 from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
-from gp_jax.errors import UserError
-from gp_jax.metrics import MetricWriter
+from gp_jax.metrics import MetricWriter, read_metrics
 from gp_jax.pruningnet import pruningnet_from_config
 
 STAGE = "pruningnet"
 
 
-def check_config(config) -> None:
-  """Raises UserError for a bad pruningnet config, before anything is compiled or written."""
-  c = config.pruningnet
-  spec = spec_from_config(config)
-  fixed_groups_from_config(config, spec)
-  channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
-                           config.channels.grid_high)
-  optim.learning_rate_schedule(c, max(int(c.steps), 1))
-  for name in ("steps", "batch_size", "log_every", "checkpoint_every", "max_to_keep",
-               "recal_batches", "eval_batch_size", "gcn_features", "gcn_layers",
-               "head_hidden"):
-    value = c[name]
-    if not (isinstance(value, int) and value >= 1):
-      raise UserError(f"pruningnet.{name} must be a positive integer, got {value!r}")
-  if c.configs_per_step < 1 or c.batch_size % c.configs_per_step:
-    raise UserError(f"pruningnet.batch_size ({c.batch_size}) must be divisible by "
-                    f"pruningnet.configs_per_step ({c.configs_per_step})")
-  if not 0 <= c.label_smoothing < 1:
-    raise UserError(f"pruningnet.label_smoothing must be in [0, 1), got {c.label_smoothing}")
-  if c.macs_range and not (len(c.macs_range) == 2 and 0 < c.macs_range[0] < c.macs_range[1] <= 1):
-    raise UserError("pruningnet.macs_range must be () or (low, high) with "
-                    f"0 < low < high <= 1, got {tuple(c.macs_range)}")
 
 
 def make_sampler(spec, config):
@@ -124,15 +102,20 @@ def run(config, workdir: str) -> dict:
   """Trains (or resumes) the PruningNet; returns the final held-out figures."""
   c = config.pruningnet
   spec = spec_from_config(config)
-  check_config(config)
+  validation.validate(config)
   splits = data.load_splits(config.dataset, spec.resolution)
   model = pruningnet_from_config(spec, config)
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
   state = jax.jit(lambda: create_state(model, spec, tx, config.seed))()
-  mngr = checkpoints.manager(os.path.join(workdir, STAGE), max_to_keep=c.max_to_keep)
-  state, start = train_loop.restore_or(mngr, state, STAGE)
+  ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE), keep=c.max_to_keep)
   writer = MetricWriter(workdir)
+  state, start = train_loop.restore_or(ckpts, state, STAGE, writer)
+  finished = [r for r in read_metrics(workdir, STAGE + "_eval") if r["step"] == c.steps]
+  if start == c.steps and finished:  # a rerun of the pipeline: nothing left to do here
+    writer.close()
+    print(f"pruningnet: complete at step {c.steps}; skipping")
+    return {k: v for k, v in finished[-1].items() if k.startswith("holdout_")}
   step_fn = jax.jit(make_train_step(
       model, spec, make_sampler(spec, config), schedule,
       configs_per_step=c.configs_per_step, label_smoothing=c.label_smoothing,
@@ -140,7 +123,7 @@ def run(config, workdir: str) -> dict:
   state = train_loop.train(
       label=STAGE, state=state, step_fn=step_fn,
       batches=data.train_batches(splits.train, c.batch_size, seed=config.seed),
-      start=start, steps=c.steps, batch_size=c.batch_size, mngr=mngr, writer=writer,
+      start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
       log_every=c.log_every, checkpoint_every=c.checkpoint_every,
       progress=config.get("progress", True),
       learning_rate_flag="--config.pruningnet.learning_rate")

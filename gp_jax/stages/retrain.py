@@ -17,11 +17,12 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from gp_jax import candidates, checkpoints, costs, data, io_utils, models, optim, train_loop
+from gp_jax import (candidates, checkpoints, costs, data, io_utils, models, optim,
+                    train_loop, validation)
 from gp_jax.architectures import get_spec
-from gp_jax.config_lib import spec_from_config
+from gp_jax.config_lib import make_env, spec_from_config
 from gp_jax.dataset_info import get_dataset_info
-from gp_jax.errors import UserError, unknown_name
+from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
 
 STAGE = "retrain"
@@ -34,19 +35,6 @@ class RetrainState(train_state.TrainState):
   batch_stats: Any = None
 
 
-def check_config(config) -> None:
-  c = config.retrain
-  spec_from_config(config)
-  if c.init not in INITS:
-    raise unknown_name("retrain.init", c.init, INITS)
-  if c.baseline not in BASELINES:
-    raise unknown_name("retrain.baseline", c.baseline, BASELINES)
-  optim.learning_rate_schedule(c, max(int(c.steps), 1))
-  for name in ("steps", "batch_size", "log_every", "checkpoint_every", "max_to_keep"):
-    if not (isinstance(c[name], int) and c[name] >= 1):
-      raise UserError(f"retrain.{name} must be a positive integer, got {c[name]!r}")
-  if not 0 <= c.label_smoothing < 1:
-    raise UserError(f"retrain.label_smoothing must be in [0, 1), got {c.label_smoothing}")
 
 
 def network_record(config, spec, widths, role: str, method: str) -> dict:
@@ -131,16 +119,16 @@ def train_network(config, spec, record, workdir, splits, writer):
                               batch_stats=variables["batch_stats"])
   os.makedirs(directory, exist_ok=True)
   io_utils.write_json(os.path.join(directory, NETWORK_FILE), record)
-  mngr = checkpoints.manager(directory, max_to_keep=c.max_to_keep)
+  ckpts = checkpoints.Checkpoints(directory, keep=c.max_to_keep)
   label = f"{STAGE}/{role}"
-  state, start = train_loop.restore_or(mngr, state, label)
+  state, start = train_loop.restore_or(ckpts, state, label, writer)
   step_fn = jax.jit(make_train_step(model, spec.num_classes, c.label_smoothing, schedule),
                     donate_argnums=0)
   train_split = data.concat(splits.train, splits.holdout) if c.use_holdout else splits.train
   train_loop.train(
       label=label, state=state, step_fn=step_fn,
       batches=data.train_batches(train_split, c.batch_size, seed=config.seed),
-      start=start, steps=c.steps, batch_size=c.batch_size, mngr=mngr, writer=writer,
+      start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
       log_every=c.log_every, checkpoint_every=c.checkpoint_every,
       progress=config.get("progress", True),
       learning_rate_flag="--config.retrain.learning_rate")
@@ -148,7 +136,6 @@ def train_network(config, spec, record, workdir, splits, writer):
 
 def networks_to_train(config, spec, result) -> list[dict]:
   from gp_jax.search import methods
-  from gp_jax.stages.search import make_env
   records = [network_record(config, spec, result["widths"], "pruned", result["method"])]
   if config.retrain.baseline == "uniform":
     uniform = methods.Uniform(make_env(config, spec, result["target_macs_ratio"]), 1, 1, 0)
@@ -172,7 +159,7 @@ def read_search_result(config, spec, workdir) -> dict:
 
 
 def run(config, workdir: str) -> list[dict]:
-  check_config(config)
+  validation.validate(config)
   spec = spec_from_config(config)
   result = read_search_result(config, spec, workdir)
   splits = data.load_splits(config.dataset, spec.resolution)

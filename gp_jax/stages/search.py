@@ -16,49 +16,20 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from gp_jax import candidates, channels, checkpoints, costs, data, io_utils
-from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
-from gp_jax.errors import UserError, unknown_name
+from gp_jax import (candidates, channels, checkpoints, costs, data, faults, io_utils,
+                    preemption, validation)
+from gp_jax.config_lib import make_env, spec_from_config
+from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
 from gp_jax.pruningnet import pruningnet_from_config
 from gp_jax.search import methods, plots
-from gp_jax.search.env import PruningEnv
 from gp_jax.stages import pruningnet as pruningnet_stage
 
 STAGE = "search"
 
 
-def make_env(config, spec, target: float) -> PruningEnv:
-  return PruningEnv(spec, fixed=fixed_groups_from_config(config, spec),
-                    divisor=config.channels.divisor, target=float(target),
-                    tolerance=float(config.search.macs_tolerance),
-                    lower_bound=float(config.channels.grid_low))
 
 
-def check_config(config) -> None:
-  """Raises UserError before anything is compiled, read or written."""
-  c = config.search
-  if c.method not in methods.METHODS:
-    raise unknown_name("search method", c.method, methods.METHODS)
-  spec = spec_from_config(config)
-  targets = tuple(c.targets)
-  if not targets:
-    raise UserError("search.targets is empty; give one or more MACs ratios, e.g. (0.5,)")
-  for name in ("evaluations", "population", "recal_batches", "recal_batch_size",
-               "eval_batch_size"):
-    if not (isinstance(c[name], int) and c[name] >= 1):
-      raise UserError(f"search.{name} must be a positive integer, got {c[name]!r}")
-  if not 0 < c.macs_tolerance < 1:
-    raise UserError(f"search.macs_tolerance must be in (0, 1), got {c.macs_tolerance}")
-  for t in targets:
-    if not isinstance(t, (int, float)) or not 0 < t <= 1:
-      raise UserError(f"search target {t!r} must be a MACs ratio in (0, 1]")
-    smallest = make_env(config, spec, t).min_macs_ratio()
-    if t < smallest:
-      raise UserError(
-          f"MACs target {t:g} is unreachable: the smallest allowed configuration "
-          f"(every group at keep-ratio {config.channels.grid_low:g}) keeps "
-          f"{smallest:.3f}; raise the target or lower channels.grid_low")
 
 
 def _target_tag(target: float) -> str:
@@ -74,8 +45,8 @@ def load_pruningnet(config, spec, workdir):
   model = pruningnet_from_config(spec, config)
   template = jax.eval_shape(lambda: pruningnet_stage.create_state(
       model, spec, pruningnet_stage.optim.make_optimizer(config.pruningnet, 1), config.seed))
-  mngr = checkpoints.manager(directory, max_to_keep=config.pruningnet.max_to_keep)
-  state, step = checkpoints.restore_latest(mngr, template)
+  ckpts = checkpoints.Checkpoints(directory, owner=False)
+  state, step = ckpts.restore_latest(template)
   return state.params, int(step)
 
 
@@ -111,17 +82,20 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
   state = {"method": method.init_state(),
            "log": _log_init(rounds * population, spec.num_groups)}
   tag = _target_tag(target)
-  mngr = checkpoints.manager(os.path.join(workdir, STAGE, f"state_{c.method}_{tag}"),
-                             max_to_keep=2)
-  restored, start = checkpoints.restore_latest(mngr, state)
+  label = f"{STAGE}/{c.method}@{tag}"
+  ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE, f"state_{c.method}_{tag}"),
+                                  keep=2)
+  restored, start = ckpts.restore_latest(state)
   if restored is not None:
     state = jax.tree.map(np.asarray, restored)
     state["method"] = _rewrap(state["method"], method.init_state())
     print(f"search: {c.method} @ {tag}: resuming after round {start}")
   start = int(start or 0)
+  writer.drop_after(label, start)
   bar = tqdm(total=rounds, initial=start, desc=f"search {c.method}@{tag}", unit="round",
              disable=not config.get("progress", True), position=position)
   for round_ in range(start, rounds):
+    faults.maybe_inject(STAGE, round_)
     t0 = time.perf_counter()
     widths, extra = method.propose(state["method"], round_, state["log"])
     scores = np.asarray(score_population(pn_params, jnp.asarray(widths), recal, eval_set))
@@ -129,17 +103,21 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
     macs_ratio = costs.population_macs(spec, widths) / costs.macs(spec)
     state = {"method": method.observe(state["method"], round_, widths, scores, extra),
              "log": _log_add(state["log"], widths, scores, macs_ratio, round_)}
-    checkpoints.save(mngr, round_ + 1, state)
+    ckpts.save(round_ + 1, state)
     log = state["log"]
     best = float(log["scores"][:int(log["count"])].max())
-    writer.write(f"{STAGE}/{c.method}@{tag}", round_ + 1, {
+    writer.write(label, round_ + 1, {
         "round_mean_top1": scores.mean(), "round_max_top1": scores.max(),
         "best_top1": best, "round_mean_macs_ratio": macs_ratio.mean(),
         "candidates_per_sec": len(scores) / max(seconds, 1e-9)})
     bar.set_postfix(best=f"{best:.3f}", mean=f"{scores.mean():.3f}")
     bar.update(1)
+    if preemption.requested() and round_ + 1 < rounds:
+      bar.close()
+      ckpts.finish()
+      raise preemption.stop(f"during search {c.method} @ {tag} after round {round_ + 1}")
   bar.close()
-  mngr.wait_until_finished()
+  ckpts.finish()
   return _finish(config, spec, env, method, state["log"], target, workdir)
 
 
@@ -187,7 +165,7 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
 
 def run(config, workdir: str) -> list[dict]:
   c = config.search
-  check_config(config)
+  validation.validate(config)
   spec = spec_from_config(config)
   pn_params, pn_step = load_pruningnet(config, spec, workdir)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
