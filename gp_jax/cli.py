@@ -28,10 +28,10 @@ def _parse_flags(argv):
     _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
   except UserError as e:
     _fail(str(e))
-  except (FileNotFoundError, SyntaxError, ImportError, AttributeError, TypeError,
-          ValueError, KeyError) as e:  # a config file that fails to load
+  except Exception as e:  # pylint: disable=broad-except  # a config file that fails to load
     detail = " ".join(str(e.args[0] if e.args else e).replace("\\n", " ").replace("\\'", "'").split())
-    _fail(f"bad --config or override ({type(e).__name__}): {detail.replace(chr(39), '')}")
+    kind = "unknown config field" if isinstance(e, AttributeError) else type(e).__name__
+    _fail(f"bad --config or override ({kind}): {detail.replace(chr(39), '')}")
 
 
 def load_config(holder):

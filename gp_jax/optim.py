@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from gp_jax.errors import UserError, unknown_name
@@ -41,3 +42,8 @@ def make_optimizer(c, total_steps: int) -> optax.GradientTransformation:
       optax.add_decayed_weights(c.weight_decay, mask=decay_mask),
       optax.sgd(schedule, momentum=c.momentum, nesterov=c.get("nesterov", False)),
   )
+
+
+def global_norm(tree) -> jax.Array:
+  """The L2 norm of all leaves together (the gradient norm logged and NaN-checked)."""
+  return jnp.sqrt(sum(jnp.vdot(x, x).real for x in jax.tree.leaves(tree)))

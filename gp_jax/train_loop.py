@@ -52,9 +52,11 @@ def train(*, label: str, state, step_fn, batches, start: int, steps: int, batch_
     checkpoint = done % checkpoint_every == 0 or done == steps or stopping
     if done % log_every == 0 or checkpoint:
       metrics = jax.device_get(metrics)
-      if not np.isfinite(metrics["loss"]):
+      bad = sorted(k for k, v in metrics.items() if not np.all(np.isfinite(v)))
+      if bad:  # ReLU can hide NaN weights from the loss, so the gradients count too
+        ckpts.finish()  # the save in flight holds finite, checked state
         raise NonFiniteLossError(
-            f"non-finite {label} loss detected at step {done} (checked every "
+            f"non-finite {label} {'/'.join(bad)} detected at step {done} (checked every "
             f"{log_every} steps); the last good checkpoint (step {ckpts.latest_step()}) "
             f"stays the latest: lower {learning_rate_flag} and rerun")
       now = time.perf_counter()

@@ -29,6 +29,7 @@ class Rule:
   check: Callable[[Any], bool]
   requirement: str
   bad_values: tuple  # used by the tests' generated malformed configs
+  choices: tuple = ()  # for names: the error suggests the closest one
 
 
 def _is_int(v) -> bool:
@@ -49,7 +50,7 @@ def number(low: float, high: float, *, low_open: bool = False,
   def check(v):
     return (_is_number(v) and (v > low if low_open else v >= low)
             and (v < high if high_open else v <= high))
-  bounds = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+  bounds = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
   if math.isinf(high):
     bounds = f"{'>' if low_open else '>='} {low:g}"
   bad = [low - 1, float("nan"), "high"]
@@ -68,7 +69,7 @@ def choice(options) -> Rule:
   options = tuple(options)
   typo = options[0][1:] + options[0][0] if len(options[0]) > 1 else options[0] + "x"
   return Rule(lambda v: isinstance(v, str) and v in options,
-              "one of " + ", ".join(options), (typo, 3))
+              "one of " + ", ".join(map(repr, options)), (typo, 3), options)
 
 
 def text() -> Rule:
@@ -125,7 +126,7 @@ def _train_section(prefix: str) -> dict[str, Rule]:
   }
 
 
-def _rules() -> dict[str, Rule]:
+def rules() -> dict[str, Rule]:
   from gp_jax.dataset_info import DATASETS
   from gp_jax.search.methods import METHODS
   from gp_jax.stages.retrain import BASELINES, INITS
@@ -200,17 +201,19 @@ def leaves(config, prefix: str = "") -> dict[str, Any]:
 
 def check_fields(config) -> None:
   """Each field known, present, and of the right type and range."""
-  rules = _rules()
+  known = rules()
   values = leaves(config)
   for path in values:
-    if path not in rules:
-      raise unknown_name("config field", path, rules)
-  for path, rule in rules.items():
+    if path not in known:
+      raise unknown_name("config field", path, known)
+  for path, rule in known.items():
     if path not in values:
       raise UserError(f"config field {path} is missing; start configs from "
                       "gp_jax.default_config.base_config()")
     value = values[path]
     if not rule.check(value):
+      if rule.choices and isinstance(value, str):
+        raise unknown_name(path, value, rule.choices)
       raise UserError(f"{path} must be {rule.requirement}, got {value!r}")
 
 

@@ -5,7 +5,6 @@ The kills are real signals to the `gp_jax.main` subprocess, sent by itself at a
 chosen step through `GP_JAX_FAULT` (gp_jax/faults.py), after its first checkpoint.
 """
 import glob
-import json
 import os
 import re
 import signal

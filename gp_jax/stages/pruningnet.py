@@ -65,7 +65,7 @@ def make_train_step(model, spec, sampler, schedule, *, configs_per_step: int,
         "loss": loss, "accuracy": acc,
         "macs_ratio": jnp.mean(jax.vmap(lambda w: costs.macs(spec, w))(widths)) / full_macs,
         "learning_rate": schedule(state.step),
-        "grad_norm": jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads))),
+        "grad_norm": optim.global_norm(grads),
     }
     return state.apply_gradients(grads=grads), metrics
 

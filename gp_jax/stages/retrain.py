@@ -75,7 +75,7 @@ def make_train_step(model, num_classes: int, label_smoothing: float, schedule):
         state.params)
     metrics = {"loss": loss,
                "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
-               "learning_rate": schedule(state.step)}
+               "learning_rate": schedule(state.step), "grad_norm": optim.global_norm(grads)}
     state = state.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
     return state, metrics
 
