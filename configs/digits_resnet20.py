@@ -5,11 +5,11 @@ Runs on a laptop CPU in minutes; used by `make demo` and the tests.
     python -m gp_jax.summary --config=configs/digits_resnet20.py
     python -m gp_jax.main --config=configs/digits_resnet20.py --workdir=runs/demo
 """
-from gp_jax.default_config import base_config
+from gp_jax.default_config import apply_smoke, base_config, parse_arg
 
 
 def get_config(arg=None):
-  del arg
+  _, smoke = parse_arg(arg)  # `:smoke`: seconds instead of minutes
   config = base_config()
   config.dataset.name = "digits"
   config.model.arch = "resnet20"
@@ -17,4 +17,4 @@ def get_config(arg=None):
   # full 16/32/64 net; multiples of 4 make the pruned net really faster
   # (measured: 0.48 MACs -> 1.27x lower latency, divisor 1 -> 0.84x).
   config.channels.divisor = 4
-  return config
+  return apply_smoke(config) if smoke else config

@@ -7,7 +7,7 @@ pruning your own network): 1.81 GMACs, 11.7M params, as torchvision's resnet18.
 `model.arch` names this file's `resnet18` function; the argument is the width multiplier.
 Channel groups are inferred: each stage's residual stream is one group.
 """
-from gp_jax.default_config import imagenet_config
+from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg
 from gp_jax.spec import SpecBuilder
 
 
@@ -32,4 +32,6 @@ def resnet18(*, num_classes, resolution, in_channels, width_multiplier=1.0):
 
 
 def get_config(arg=None):
-  return imagenet_config("configs.imagenet_resnet18:resnet18", arg)
+  width, smoke = parse_arg(arg)
+  config = imagenet_config("configs.imagenet_resnet18:resnet18", width or 1.0)
+  return apply_smoke(config) if smoke else config

@@ -1,14 +1,37 @@
 """ResNet-50 (torchvision v1.5 layout) on ImageNet at 224x224, as MetaPruning prunes it.
 
-4.09 GMACs, 25.6M params at full width; widths round to multiples of 8.
+4.09 GMACs, 25.6M params at full width; widths round to multiples of 8;
+PruningNet 776M params.
 
     python -m gp_jax.summary --config=configs/imagenet_resnet50.py
     python -m gp_jax.main --config=configs/imagenet_resnet50.py --workdir=W
+    python -m gp_jax.main --config=configs/imagenet_resnet50.py:smoke --workdir=W  # seconds
 
-The argument is the width multiplier of the full network (default 1.0).
+The argument is `[<width multiplier>][,smoke]`; `smoke` shrinks resolution,
+width, batches and steps to a CPU smoke test of the same code path.
+
+Recipe: the PruningNet as MetaPruning's resnet/training/train.py (32 epochs,
+batch 256, lr 0.1 x0.1 at epochs 8/16/24, weight decay 1e-4, label smoothing
+0.1, random-resized crop + lighting 0.1 + flip): 153,896 steps, 39.4M images,
+about a third of a 90-epoch ResNet-50 training. Search: 1,000 candidates (as
+MetaPruning's 20 x 50 evolution), each recalibrated on 1,000 training images and
+scored on 10,000 held-out ones. Retrain from scratch: the standard 90-epoch
+ResNet-50 recipe (batch 256, lr 0.1 x0.1 at epochs 30/60/80). Needs ImageNet as
+ArrayRecord files (see the README's "ImageNet" section).
 """
-from gp_jax.default_config import imagenet_config
+from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg, set_training
+
+IMAGENET_TRAIN = 1_281_167
+HOLDOUT = 50_000
 
 
 def get_config(arg=None):
-  return imagenet_config("resnet50", arg)
+  width, smoke = parse_arg(arg)
+  config = imagenet_config("resnet50", width or 1.0)
+  set_training(config.pruningnet, epochs=32, examples=IMAGENET_TRAIN - HOLDOUT,
+               batch_size=256, learning_rate=0.1, schedule="step", weight_decay=1e-4,
+               label_smoothing=0.1, decay_at=(0.25, 0.5, 0.75))
+  set_training(config.retrain, epochs=90, examples=IMAGENET_TRAIN, batch_size=256,
+               learning_rate=0.1, schedule="step", weight_decay=1e-4, label_smoothing=0.1,
+               decay_at=(1 / 3, 2 / 3, 8 / 9))
+  return apply_smoke(config) if smoke else config

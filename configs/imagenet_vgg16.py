@@ -6,7 +6,7 @@ pruning your own network): 15.47 GMACs, 138.4M params, as torchvision's vgg16.
 
 `model.arch` names this file's `vgg16` function; the argument is the width multiplier.
 """
-from gp_jax.default_config import imagenet_config
+from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg
 from gp_jax.spec import SpecBuilder
 
 STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -29,4 +29,6 @@ def vgg16(*, num_classes, resolution, in_channels, width_multiplier=1.0):
 
 
 def get_config(arg=None):
-  return imagenet_config("configs.imagenet_vgg16:vgg16", arg)
+  width, smoke = parse_arg(arg)
+  config = imagenet_config("configs.imagenet_vgg16:vgg16", width or 1.0)
+  return apply_smoke(config) if smoke else config

@@ -15,9 +15,9 @@ import numpy as np
 from gp_jax import data
 
 
-def stack_eval_set(split: data.ArraySplit, batch_size: int) -> dict:
+def stack_eval_set(split, batch_size: int, worker_count: int = 0) -> dict:
   """The split as (num_batches, batch, ...) arrays plus a padding mask."""
-  batches = list(data.eval_batches(split, batch_size))
+  batches = list(data.eval_batches(split, batch_size, worker_count))
   return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
 
 

@@ -10,6 +10,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.dataset.name = "digits"
   config.dataset.resolution = 0  # 0: the dataset's default resolution
   config.dataset.holdout_size = 300  # held-out search split carved from train
+  config.dataset.data_dir = ""       # tfds data dir ("" = tfds default); not for digits
+  config.dataset.worker_count = 0    # grain worker processes decoding images (0: inline)
+  config.dataset.lighting = 0.0      # ImageNet PCA lighting noise (MetaPruning: 0.1)
 
   config.model = ml_collections.ConfigDict()
   config.model.arch = "resnet20"
@@ -65,6 +68,7 @@ def add_search(config: ml_collections.ConfigDict) -> None:
   c.recal_batches = 2         # BN recalibration: batches of training images ...
   c.recal_batch_size = 64     # ... of this size
   c.eval_batch_size = 100     # held-out evaluation batch
+  c.eval_examples = 0         # held-out images scoring each candidate; 0: all of them
   c.vmap_chunk = 0            # candidates vmapped together; 0: 1 on CPU, all on GPU/TPU
 
   c.rl = ml_collections.ConfigDict()
@@ -114,11 +118,79 @@ def add_retrain(config: ml_collections.ConfigDict) -> None:
   e.latency_runs = 20         # ... after warm-up
 
 
-def imagenet_config(arch: str, arg, default_width: float = 1.0) -> ml_collections.ConfigDict:
-  """An ImageNet config for `arch`; `arg` (the config argument) is the width multiplier."""
+def parse_arg(arg) -> tuple[float | None, bool]:
+  """A config argument `[<width>][,smoke]` -> (width multiplier or None, smoke)."""
+  width, smoke = None, False
+  for token in str(arg or "").split(","):
+    token = token.strip()
+    if token == "smoke":
+      smoke = True
+    elif token:
+      try:
+        width = float(token)
+      except ValueError:
+        raise ValueError(f"config argument '{token}' is neither a width multiplier "
+                         "nor 'smoke'") from None
+  return width, smoke
+
+
+def epochs_to_steps(epochs: float, examples: int, batch_size: int) -> int:
+  return max(1, int(round(epochs * examples / batch_size)))
+
+
+def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks a config to seconds of CPU (tiny resolution, width, batch, steps) while
+  keeping every code path: the same dataset pipeline, stages and search method."""
+  config.progress = False
+  config.dataset.resolution = 32
+  config.dataset.holdout_size = 8
+  config.model.width_multiplier = 0.25
+  config.channels.divisor = 4
+  p = config.pruningnet
+  p.steps, p.batch_size, p.configs_per_step, p.warmup_steps = 2, 4, 1, 0
+  p.log_every, p.checkpoint_every, p.recal_batches, p.eval_batch_size = 1, 2, 1, 4
+  p.gcn_features, p.gcn_layers, p.head_hidden = 8, 1, 4
+  s = config.search
+  s.evaluations, s.population, s.evolution.parents = 2, 2, 1
+  s.recal_batches, s.recal_batch_size, s.eval_batch_size, s.eval_examples = 1, 4, 4, 4
+  s.rl.warmup_episodes, s.rl.hidden, s.rl.batch_size = 2, 8, 2
+  r = config.retrain
+  r.steps, r.batch_size, r.warmup_steps, r.log_every, r.checkpoint_every = 2, 4, 0, 1, 2
+  r.baseline, r.unpruned = "", False
+  config.eval.batch_size, config.eval.latency_batch_size, config.eval.latency_runs = 4, 1, 1
+  return config
+
+
+def set_training(c: ml_collections.ConfigDict, *, epochs: float, examples: int,
+                 batch_size: int, learning_rate: float, schedule: str, weight_decay: float,
+                 label_smoothing: float, decay_at=(0.5, 0.75), warmup_epochs: float = 0.0,
+                 checkpoints: int = 40) -> None:
+  """A stage's optimiser section from an epoch-based recipe."""
+  c.steps = epochs_to_steps(epochs, examples, batch_size)
+  c.batch_size, c.learning_rate, c.schedule = batch_size, learning_rate, schedule
+  c.weight_decay, c.label_smoothing, c.decay_at = weight_decay, label_smoothing, decay_at
+  c.warmup_steps = epochs_to_steps(warmup_epochs, examples, batch_size) if warmup_epochs else 0
+  c.nesterov = False  # as MetaPruning's SGD
+  c.checkpoint_every = max(1, c.steps // checkpoints)
+  c.log_every = 100
+
+
+def imagenet_config(arch: str, width: float) -> ml_collections.ConfigDict:
+  """An ImageNet config for `arch` at width multiplier `width`: data, search budget
+  and eval at ImageNet scale; each configs/imagenet_*.py sets its training recipe."""
   config = base_config()
   config.dataset.name = "imagenet2012"
+  config.dataset.holdout_size = 50_000  # 50 per class on average, as MetaPruning
+  config.dataset.worker_count = 8
+  config.dataset.lighting = 0.1
   config.model.arch = arch
-  config.model.width_multiplier = float(arg) if arg else default_width
+  config.model.width_multiplier = width
   config.channels.divisor = 8  # widths in multiples of 8, as MetaPruning's ImageNet nets
+  s = config.search
+  s.evaluations, s.population = 1000, 50  # MetaPruning's evolution: 20 x 50
+  s.recal_batches, s.recal_batch_size = 10, 100
+  s.eval_examples, s.eval_batch_size = 10_000, 250
+  s.rl.warmup_episodes, s.rl.replay_size = 200, 20_000
+  s.evolution.parents = 10
+  config.eval.batch_size = 250
   return config

@@ -20,6 +20,7 @@ import numpy as np
 from absl import flags
 
 from gp_jax import checkpoints, cli, data, io_utils, models, workdir_lock
+from gp_jax.dataset_info import get_dataset_info
 from gp_jax.errors import UserError
 from gp_jax.stages.retrain import NETWORK_FILE, STAGE as RETRAIN, spec_from_record
 
@@ -77,13 +78,14 @@ def measure_latency_ms(apply, variables, image_shape, batch: int, runs: int) -> 
 
 def evaluate_network(path: str) -> dict:
   spec, widths, variables, record, step = load_network(path)
-  model = models.ConvNet(spec, widths)
+  model = models.ConvNet(spec, widths,
+                         input_norm=get_dataset_info(record["dataset"]["name"]).input_norm)
   apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
   ds = ml_collections.ConfigDict(record["dataset"])
   splits = data.load_splits(ds, spec.resolution)
   e = record["eval"]
   top1 = top5 = 0.0
-  for batch in data.eval_batches(splits.test, e["batch_size"]):
+  for batch in data.eval_batches(splits.test, e["batch_size"], ds.get("worker_count", 0)):
     logits = np.asarray(apply(variables, batch["image"]))
     top = np.argsort(-logits, axis=-1)[:, :5]
     hit1 = top[:, 0] == batch["label"]

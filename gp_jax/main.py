@@ -12,7 +12,7 @@ import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from gp_jax import cli, evaluate, preemption, validation, workdir_lock
+from gp_jax import cli, data, evaluate, preemption, validation, workdir_lock
 from gp_jax.errors import UserError, unknown_name
 from gp_jax.stages import pruningnet, retrain, search
 
@@ -35,6 +35,8 @@ def main(argv):
     if stage not in STAGES:
       raise unknown_name("stage", stage, STAGES)
   validation.validate(config)  # every check before anything is written
+  if set(_STAGES.value) & {"pruningnet", "search", "retrain"}:
+    data.check_available(config.dataset)
   with workdir_lock.hold(_WORKDIR.value):
     logging.info("JAX devices: %s", jax.devices())
     for stage in _STAGES.value:

@@ -19,6 +19,7 @@ import numpy as np
 
 from gp_jax import layer_graph as lg
 from gp_jax.aggregator import GraphAggregator
+from gp_jax.dataset_info import get_dataset_info
 from gp_jax.models import ConvNet
 from gp_jax.spec import ArchSpec
 
@@ -56,12 +57,14 @@ class PruningNet(nn.Module):
   head_hidden: int = 32
   bn_momentum: float = 0.9
   dtype: Any = jnp.float32
+  input_norm: Any = None  # see models.ConvNet
 
   def setup(self):
     self.aggregator = GraphAggregator(self.gcn_features, self.gcn_layers)
     self.heads = {layer.name: KernelHead(kernel_shape(layer), self.head_hidden)
                   for layer in self.spec.layers if layer.kind in ("conv", "depthwise")}
-    self.net = ConvNet(self.spec, dtype=self.dtype, bn_momentum=self.bn_momentum)
+    self.net = ConvNet(self.spec, dtype=self.dtype, bn_momentum=self.bn_momentum,
+                       input_norm=self.input_norm)
 
   def embeddings(self, widths):
     """(num_layers, gcn_features): the GCN's node embeddings for `widths`."""
@@ -82,7 +85,8 @@ def pruningnet_from_config(spec: ArchSpec, config, bn_momentum: float = 0.9) -> 
   c = config.pruningnet
   return PruningNet(spec, lg.build_layer_graph(spec), gcn_features=c.gcn_features,
                     gcn_layers=c.gcn_layers, head_hidden=c.head_hidden,
-                    bn_momentum=bn_momentum)
+                    bn_momentum=bn_momentum,
+                    input_norm=get_dataset_info(config.dataset.name).input_norm)
 
 
 def count_pruningnet_params(spec: ArchSpec, config) -> int:

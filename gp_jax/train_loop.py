@@ -35,7 +35,8 @@ def restore_or(ckpts, state, label: str, writer=None):
 def train(*, label: str, state, step_fn, batches, start: int, steps: int, batch_size: int,
           ckpts, writer, log_every: int, checkpoint_every: int, progress: bool,
           learning_rate_flag: str):
-  """Runs `step_fn` from `start` to `steps`; batch `s` is `batches[s]`.
+  """Runs `step_fn` from `start` to `steps` on `batches`, an iterator whose first
+  batch is batch `start` (see `data.iterate`).
 
   Logs every `log_every` steps, checkpoints every `checkpoint_every` and at the
   end. A non-finite loss stops before the next checkpoint is written. SIGTERM
@@ -46,7 +47,7 @@ def train(*, label: str, state, step_fn, batches, start: int, steps: int, batch_
   t0, last = time.perf_counter(), start
   for step in range(start, steps):
     faults.maybe_inject(label, step)
-    state, metrics = step_fn(state, batches[step])
+    state, metrics = step_fn(state, next(batches))
     done = step + 1
     stopping = preemption.requested()
     checkpoint = done % checkpoint_every == 0 or done == steps or stopping

@@ -89,8 +89,9 @@ def test_init_from_pruningnet_matches_its_proxy(trained_workdir, tmp_path):
   sliced = models.ConvNet(spec, tuple(int(w) for w in widths)).apply(sliced_vars, images)
   params, _ = search_stage.load_pruningnet(config, spec, trained_workdir)
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
-  recal = data.stacked_batches(data.train_batches(splits.train, 64, seed=config.seed, shift=0),
-                               0, config.pruningnet.recal_batches)
+  recal = data.stacked_batches(
+      data.train_batches(splits.train, config.pruningnet.batch_size, seed=config.seed,
+                         augment=False), 0, config.pruningnet.recal_batches)
   from gp_jax import candidates
   stats = candidates.recalibrate_batch_stats(model, params, jnp.asarray(widths),
                                              jnp.asarray(recal["image"]))

@@ -84,9 +84,10 @@ def evaluate_uniform(config, spec, params, splits, keep_ratios=(1.0, 0.5)) -> di
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   c = config.pruningnet
   recal = data.stacked_batches(data.train_batches(splits.train, c.batch_size,
-                                                  seed=config.seed + 1, shift=0),
+                                                  seed=config.seed + 1, augment=False),
                                0, c.recal_batches)
-  eval_set = candidates.stack_eval_set(splits.holdout, c.eval_batch_size)
+  eval_set = candidates.stack_eval_set(data.head(splits.holdout, config.search.eval_examples),
+                                       c.eval_batch_size, config.dataset.worker_count)
   score = jax.jit(lambda p, w, x, e: candidates.score(model, p, w, x, e))
   fixed = fixed_groups_from_config(config, spec)
   out = {}
@@ -122,7 +123,8 @@ def run(config, workdir: str) -> dict:
       seed=config.seed), donate_argnums=0)
   state = train_loop.train(
       label=STAGE, state=state, step_fn=step_fn,
-      batches=data.train_batches(splits.train, c.batch_size, seed=config.seed),
+      batches=data.iterate(data.train_batches(splits.train, c.batch_size, seed=config.seed),
+                           start, config.dataset.worker_count),
       start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
       log_every=c.log_every, checkpoint_every=c.checkpoint_every,
       progress=config.get("progress", True),

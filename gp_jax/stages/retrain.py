@@ -43,8 +43,8 @@ def network_record(config, spec, widths, role: str, method: str) -> dict:
   return {
       "role": role, "method": method, "arch": config.model.arch,
       "width_multiplier": float(config.model.width_multiplier),
-      "dataset": {"name": config.dataset.name,
-                  "holdout_size": int(config.dataset.holdout_size)},
+      "dataset": {k: config.dataset[k] for k in
+                  ("name", "holdout_size", "data_dir", "worker_count", "lighting")},
       "resolution": spec.resolution, "widths": widths,
       "macs": int(costs.macs(spec, widths)), "params": int(costs.params(spec, widths)),
       "macs_ratio": float(costs.macs(spec, widths) / costs.macs(spec)),
@@ -91,8 +91,9 @@ def pruningnet_variables(config, spec, widths, workdir, splits):
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   w = jnp.asarray(widths)
   kernels = model.apply({"params": pn_params}, w, method=PruningNet.kernels)
-  recal = data.stacked_batches(data.train_batches(splits.train, 64, seed=config.seed, shift=0),
-                               0, config.pruningnet.recal_batches)
+  recal = data.stacked_batches(
+      data.train_batches(splits.train, config.pruningnet.batch_size, seed=config.seed,
+                         augment=False), 0, config.pruningnet.recal_batches)
   stats = candidates.recalibrate_batch_stats(model, pn_params, w, jnp.asarray(recal["image"]))
   params = jax.tree.map(lambda x: x, dict(pn_params["net"]))
   for name, kernel in kernels.items():
@@ -108,7 +109,8 @@ def train_network(config, spec, record, workdir, splits, writer):
   c = config.retrain
   role, widths = record["role"], record["widths"]
   directory = os.path.join(workdir, STAGE, role)
-  model = models.ConvNet(spec, tuple(widths))
+  model = models.ConvNet(spec, tuple(widths),
+                         input_norm=get_dataset_info(config.dataset.name).input_norm)
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
   if c.init == "pruningnet" and role != "unpruned":
@@ -127,7 +129,8 @@ def train_network(config, spec, record, workdir, splits, writer):
   train_split = data.concat(splits.train, splits.holdout) if c.use_holdout else splits.train
   train_loop.train(
       label=label, state=state, step_fn=step_fn,
-      batches=data.train_batches(train_split, c.batch_size, seed=config.seed),
+      batches=data.iterate(data.train_batches(train_split, c.batch_size, seed=config.seed),
+                           start, config.dataset.worker_count),
       start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
       log_every=c.log_every, checkpoint_every=c.checkpoint_every,
       progress=config.get("progress", True),

@@ -172,10 +172,12 @@ def run(config, workdir: str) -> list[dict]:
         f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
   splits = data.load_splits(config.dataset, spec.resolution)
   recal = jnp.asarray(data.stacked_batches(
-      data.train_batches(splits.train, c.recal_batch_size, seed=config.seed + 2, shift=0),
+      data.train_batches(splits.train, c.recal_batch_size, seed=config.seed + 2,
+                         augment=False),
       0, c.recal_batches)["image"])
-  eval_set = jax.tree.map(jnp.asarray, candidates.stack_eval_set(splits.holdout,
-                                                                 c.eval_batch_size))
+  eval_set = jax.tree.map(jnp.asarray, candidates.stack_eval_set(
+      data.head(splits.holdout, c.eval_examples), c.eval_batch_size,
+      config.dataset.worker_count))
   pn_model = pruningnet_from_config(spec, config)
   score_population = candidates.make_population_scorer(
       pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk)
