@@ -40,6 +40,52 @@ class GeneratedConv(nn.Module):
     return nn.Conv(**self.conv_kwargs, parent=None).apply({"params": variables}, x)
 
 
+def depthwise_by_shifts() -> bool:
+  """XLA:CPU runs grouped-conv gradients very slowly (a 3x3 depthwise layer at
+  112x112x96, batch 8: 1.08 s); as a sum of shifted products it takes 0.20 s,
+  and the forward pass 0.04 s instead of 0.30 s. Other backends use the conv."""
+  return jax.default_backend() == "cpu"
+
+
+def depthwise_conv(x, kernel, stride: int):
+  """NHWC depthwise conv with `kernel` (k, k, 1, C), XLA's "SAME" padding, as a sum
+  of k*k strided slices times per-channel weights (elementwise, so it fuses)."""
+  n, h, w, c = x.shape
+  k = kernel.shape[0]
+  out_h, out_w = -(-h // stride), -(-w // stride)
+  pads = []
+  for size, out in ((h, out_h), (w, out_w)):
+    total = max((out - 1) * stride + k - size, 0)
+    pads.append((total // 2, total - total // 2))
+  xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+  y = None
+  for i in range(k):
+    for j in range(k):
+      tap = jax.lax.slice(xp, (0, i, j, 0),
+                          (n, i + (out_h - 1) * stride + 1, j + (out_w - 1) * stride + 1, c),
+                          (1, stride, stride, 1)) * kernel[i, j, 0]
+      y = tap if y is None else y + tap
+  return y
+
+
+class DepthwiseConv(nn.Module):
+  """A depthwise conv with linen Conv's parameters ("kernel" (k, k, 1, C), "bias"),
+  computed by `depthwise_conv`; `kernel`, when given, is a generated kernel."""
+  conv_kwargs: dict
+
+  @nn.compact
+  def __call__(self, x, kernel=None):
+    kw = self.conv_kwargs
+    dtype = kw["dtype"]
+    if kernel is None:
+      shape = (*kw["kernel_size"], 1, kw["features"])
+      kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, jnp.float32)
+    y = depthwise_conv(x.astype(dtype), kernel.astype(dtype), kw["strides"])
+    if kw["use_bias"]:
+      y = y + self.param("bias", nn.initializers.zeros, (kw["features"],)).astype(dtype)
+    return y
+
+
 class Layer(nn.Module):
   """A conv / depthwise conv / dense layer with its BatchNorm.
 
@@ -62,7 +108,9 @@ class Layer(nn.Module):
         strides=op.stride, padding="SAME", use_bias=not op.batch_norm,
         feature_group_count=self.features if op.kind == "depthwise" else 1,
         dtype=self.dtype)
-    if kernel is None:
+    if op.kind == "depthwise" and depthwise_by_shifts():
+      y = DepthwiseConv(conv_kwargs, name="conv")(x, kernel)
+    elif kernel is None:
       y = nn.Conv(**conv_kwargs, name="conv")(x)
     else:
       y = GeneratedConv(conv_kwargs, name="conv")(x, kernel)
@@ -70,6 +118,15 @@ class Layer(nn.Module):
       y = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                        epsilon=1e-5, dtype=self.dtype, name="bn")(y)
     return y
+
+
+def normalize_images(images, input_norm, dtype=jnp.float32):
+  """uint8 images -> (x / 255 - mean) / std; float images pass through."""
+  x = images.astype(dtype)
+  if images.dtype == jnp.uint8:
+    mean, std = input_norm or ((0.5,), (0.5,))
+    x = (x - 255.0 * jnp.asarray(mean, dtype)) / (255.0 * jnp.asarray(std, dtype))
+  return x
 
 
 class ConvNet(nn.Module):
@@ -80,6 +137,9 @@ class ConvNet(nn.Module):
   # 0.0 makes one train-mode call store that batch's exact statistics
   # (used to recalibrate BatchNorm for a configuration).
   bn_momentum: float = 0.9
+  # For uint8 images: ((mean...), (std...)) in [0, 1] units, applied here on the
+  # device, so the host pipeline transfers bytes (see dataset_info).
+  input_norm: Optional[tuple] = None
 
   @nn.compact
   def __call__(self, images, group_widths=None, *, train: bool = False,
@@ -106,7 +166,7 @@ class ConvNet(nn.Module):
     outputs = []
     for op in spec.ops:
       if op.kind == "input":
-        y = images.astype(self.dtype)
+        y = normalize_images(images, self.input_norm, self.dtype)
       elif op.is_layer:
         x = outputs[op.inputs[0]]
         y = Layer(op, widths[op.group], self.dtype, self.bn_momentum,

@@ -65,3 +65,23 @@ def test_sliced_net_rejects_dynamic_widths():
   variables = models.init_variables(net, jax.random.key(0))
   with pytest.raises(ValueError, match="static widths"):
     net.apply(variables, jnp.zeros((1, 32, 32, 3)), jnp.asarray(spec.max_widths))
+
+
+@pytest.mark.parametrize("size,kernel,stride", [(8, 3, 1), (8, 3, 2), (7, 3, 2), (9, 5, 2),
+                                                (6, 5, 1), (5, 1, 2)])
+def test_depthwise_by_shifts_equals_xla_grouped_conv(size, kernel, stride):
+  kx, kk = jax.random.split(jax.random.key(size * 10 + kernel + stride))
+  x = jax.random.normal(kx, (2, size, size, 6))
+  k = jax.random.normal(kk, (kernel, kernel, 1, 6))
+  expected = jax.lax.conv_general_dilated(x, k, (stride, stride), "SAME",
+                                          feature_group_count=6,
+                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(models.depthwise_conv(x, k, stride), expected,
+                             rtol=1e-5, atol=1e-5)
+  grads = [jax.grad(lambda a, b: (f(a, b) ** 2).sum(), argnums=(0, 1))(x, k)
+           for f in (lambda a, b: models.depthwise_conv(a, b, stride),
+                     lambda a, b: jax.lax.conv_general_dilated(
+                         a, b, (stride, stride), "SAME", feature_group_count=6,
+                         dimension_numbers=("NHWC", "HWIO", "NHWC")))]
+  for g_shift, g_conv in zip(*grads):
+    np.testing.assert_allclose(g_shift, g_conv, rtol=1e-4, atol=1e-4)
