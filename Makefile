@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo study clean
+.PHONY: venv test demo study bench clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ demo: $(STAMP)
 # Not in CI: methods x targets x seeds on digits, about an hour on 2 cores -> STUDY.md
 study: $(STAMP)
 	$(PY) -m gp_jax.study --workdir=runs/study
+
+# Not in CI: speed and memory figures -> bench.json, BENCHMARKS.md. The PyTorch
+# reference needs torch (CPU build, from this machine's wheel cache); it is not a
+# runtime dependency, so it is installed here only.
+bench: $(STAMP)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m gp_jax.bench
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

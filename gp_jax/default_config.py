@@ -46,6 +46,7 @@ def add_pruningnet(config: ml_collections.ConfigDict) -> None:
   c.momentum = 0.9
   c.nesterov = True
   c.weight_decay = 5e-5
+  c.momentum_dtype = "float32"  # or "bfloat16": half the optimizer memory
   c.label_smoothing = 0.0
   c.gcn_features = 64         # GCN embedding width
   c.gcn_layers = 2

@@ -38,9 +38,13 @@ def make_optimizer(c, total_steps: int) -> optax.GradientTransformation:
   schedule = learning_rate_schedule(c, total_steps)
   # Decay weight matrices and kernels only: not biases, BN scales or offsets.
   decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+  # bfloat16 momentum halves the optimizer state (ResNet-50's PruningNet: 776M
+  # parameters, 3.1 GB of momentum in float32).
+  accumulator = jnp.bfloat16 if c.get("momentum_dtype", "float32") == "bfloat16" else None
   return optax.chain(
       optax.add_decayed_weights(c.weight_decay, mask=decay_mask),
-      optax.sgd(schedule, momentum=c.momentum, nesterov=c.get("nesterov", False)),
+      optax.sgd(schedule, momentum=c.momentum, nesterov=c.get("nesterov", False),
+                accumulator_dtype=accumulator),
   )
 
 

@@ -148,6 +148,7 @@ def rules() -> dict[str, Rule]:
       "progress": boolean(),
       **_train_section("pruningnet"),
       "pruningnet.configs_per_step": integer(),
+      "pruningnet.momentum_dtype": choice(("float32", "bfloat16")),
       "pruningnet.macs_range": range_pair(),
       "pruningnet.gcn_features": integer(),
       "pruningnet.gcn_layers": integer(),

@@ -113,3 +113,17 @@ def test_bad_pruningnet_config():
   config.pruningnet.configs_per_step = 3
   with pytest.raises(Exception, match="divisible"):
     validation.validate(config)
+
+
+def test_bfloat16_momentum_halves_the_optimizer_state():
+  config = tiny_config()
+  params = {"w": jnp.ones((4, 4)), "b": jnp.ones((4,))}
+  sizes = {}
+  for dtype in ("float32", "bfloat16"):
+    config.pruningnet.momentum_dtype = dtype
+    tx = optim.make_optimizer(config.pruningnet, 10)
+    state = tx.init(params)
+    sizes[dtype] = sum(x.nbytes for x in jax.tree.leaves(state) if hasattr(x, "nbytes"))
+    updates, state = tx.update(params, state, params)
+    assert all(np.isfinite(np.asarray(u)).all() for u in jax.tree.leaves(updates))
+  assert sizes["bfloat16"] < 0.6 * sizes["float32"]

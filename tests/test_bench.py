@@ -1,0 +1,30 @@
+"""`python -m gp_jax.bench` runs (quick form) and writes bench.json + BENCHMARKS.md."""
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_bench_pipeline_quick_writes_both_files(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.bench", "--quick", "--only=pipeline",
+                         f"--out={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(tmp_path / "bench.json") as f:
+    results = json.load(f)
+  r = results["pipeline"]
+  assert r["decode_only_images_per_s"] > 0 and r["inline_images_per_s"] > 0
+  assert r[f"workers_{r['workers']}_images_per_s"] > 0
+  text = (tmp_path / "BENCHMARKS.md").read_text()
+  assert "## Input pipeline" in text and "images/s" in text
+
+
+def test_bench_unknown_table_is_one_line(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.bench", "--only=pipelin",
+                         f"--out={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
+                        timeout=120)
+  assert proc.returncode == 2 and "pipeline" in proc.stderr
+  assert len(proc.stderr.strip().splitlines()) == 1
+  assert not os.listdir(tmp_path)
