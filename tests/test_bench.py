@@ -18,7 +18,7 @@ def test_bench_pipeline_quick_writes_both_files(tmp_path):
   assert r["decode_only_images_per_s"] > 0 and r["inline_images_per_s"] > 0
   assert r[f"workers_{r['workers']}_images_per_s"] > 0
   text = (tmp_path / "BENCHMARKS.md").read_text()
-  assert "## Input pipeline" in text and "images/s" in text
+  assert "Input pipeline: decode + augment throughput" in text and "images/s" in text
 
 
 def test_bench_unknown_table_is_one_line(tmp_path):
