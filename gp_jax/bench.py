@@ -86,18 +86,22 @@ def random_batch(spec, batch: int, seed: int = 0):
   return {"image": images, "label": rng.integers(0, spec.num_classes, batch).astype(np.int32)}
 
 
+def _timed(fn, repeats: int) -> float:
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times)
+
+
 def matmul_flops_per_s(n: int = 2048, runs: int = 10) -> float:
   import jax
   import jax.numpy as jnp
   x = jnp.ones((n, n), jnp.float32)
   f = jax.jit(lambda a: a @ a)
   jax.block_until_ready(f(x))
-  times = []
-  for _ in range(runs):
-    t0 = time.perf_counter()
-    jax.block_until_ready(f(x))
-    times.append(time.perf_counter() - t0)
-  return 2 * n ** 3 / statistics.median(times)
+  return 2 * n ** 3 / _timed(lambda: jax.block_until_ready(f(x)), runs)
 
 
 def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
@@ -132,13 +136,13 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
   for _ in range(warmup - 1):
     state, m = step_fn(state, data)
   jax.block_until_ready(m["loss"])
-  times = []
-  for _ in range(steps):
-    t0 = time.perf_counter()
-    state, m = step_fn(state, data)
-    jax.block_until_ready(m["loss"])
-    times.append(time.perf_counter() - t0)
-  step_s = statistics.median(times)
+
+  def one_step():
+    nonlocal state
+    state, metrics = step_fn(state, data)
+    jax.block_until_ready(metrics["loss"])
+
+  step_s = _timed(one_step, steps)
   matmul = matmul_flops_per_s()
   del state
   return {"step_s": step_s, "images_per_s": batch / step_s, "compile_plus_first_step_s": compile_s,
@@ -150,8 +154,7 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
 def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2):
   """The same step in PyTorch eager, MetaPruning-style (max-size weights, sliced)."""
   import torch
-  from gp_jax import bench_torch, channels
-  from gp_jax.config_lib import fixed_groups_from_config
+  from gp_jax import bench_torch
   torch.set_num_threads(os.cpu_count() or 1)
   torch.manual_seed(0)
   config, spec = bench_setup(config_name, arg, resolution)
@@ -160,25 +163,10 @@ def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2):
   data = random_batch(spec, batch)
   images = bench_torch.to_nchw(data["image"].astype(np.float32) / 255.0)
   labels = torch.from_numpy(data["label"].astype(np.int64))
-  grid = channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
-                                  config.channels.grid_high)
-  fixed = fixed_groups_from_config(config, spec)
-  rng = np.random.default_rng(0)
-
-  def widths():
-    keep = rng.choice(grid, spec.num_groups)
-    return channels.widths_from_keep_ratios(spec, keep, divisor=config.channels.divisor,
-                                            fixed=fixed)
-
+  population = iter(_population(config, spec, warmup + steps))  # one per step
   for _ in range(warmup):
-    step(images, labels, widths())
-  times = []
-  for _ in range(steps):
-    w = widths()
-    t0 = time.perf_counter()
-    step(images, labels, w)
-    times.append(time.perf_counter() - t0)
-  step_s = statistics.median(times)
+    step(images, labels, next(population))
+  step_s = _timed(lambda: step(images, labels, next(population)), steps)
   return {"step_s": step_s, "images_per_s": batch / step_s, "params": bench_torch.count_params(model),
           "torch": torch.__version__, "threads": torch.get_num_threads(),
           "peak_rss_mb": peak_rss_mb()}
@@ -193,15 +181,6 @@ def _population(config, spec, count: int, seed: int = 0) -> np.ndarray:
   return np.stack([channels.widths_from_keep_ratios(
       spec, rng.choice(grid, spec.num_groups), divisor=config.channels.divisor,
       fixed=fixed_groups_from_config(config, spec)) for _ in range(count)])
-
-
-def _timed(fn, repeats: int) -> float:
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times)
 
 
 def worker_jax_candidates(config_name, arg, resolution, population, modes, recal_batches=5,
@@ -247,13 +226,11 @@ def worker_torch_candidates(config_name, arg, resolution, count, recal_batches=5
   held = random_batch(spec, eval_images, 2)
   images, labels = to_t(held["image"]), torch.from_numpy(held["label"].astype(np.int64))
   population = _population(config, spec, count + 1)
-  bench_torch.score_candidate(model, population[0], recal, images, labels)  # warm-up
-  times = []
-  for w in population[1:]:
-    t0 = time.perf_counter()
-    bench_torch.score_candidate(model, w, recal, images, labels)
-    times.append(time.perf_counter() - t0)
-  return {"candidates_per_s": 1.0 / statistics.median(times), "peak_rss_mb": peak_rss_mb()}
+  candidates = iter(population)
+  bench_torch.score_candidate(model, next(candidates), recal, images, labels)  # warm-up
+  seconds = _timed(lambda: bench_torch.score_candidate(model, next(candidates), recal, images,
+                                                       labels), count)
+  return {"candidates_per_s": 1.0 / seconds, "peak_rss_mb": peak_rss_mb()}
 
 
 def worker_latency(config_name, arg, resolution, ratios, batches, runs):

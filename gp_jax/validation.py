@@ -228,9 +228,6 @@ def check_relations(config) -> None:
   spec = spec_from_config(config)
   fixed_groups_from_config(config, spec)
   ch = config.channels
-  if ch.grid_low > ch.grid_high:
-    raise UserError(f"channels.grid_low ({ch.grid_low}) must be <= channels.grid_high "
-                    f"({ch.grid_high})")
   channels.keep_ratio_grid(ch.grid_levels, ch.grid_low, ch.grid_high)
   holdout = config.dataset.holdout_size
   if holdout >= info.train_examples // 2:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -127,12 +128,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
   ckpts = checkpoints.Checkpoints(os.path.join(workdir, "pruningnet"), owner=False)
   assert ckpts.latest_step() == 4
   params = ckpts.restore(4)["params"]
-  assert all(np.isfinite(np.asarray(x)).all() for x in jax_leaves(params))
-
-
-def jax_leaves(tree):
-  import jax
-  return jax.tree.leaves(tree)
+  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
 
 
 def test_workdir_lock_blocks_a_second_run_and_takes_over_a_stale_one(tmp_path, capsys):
