@@ -10,7 +10,7 @@ tfds ArrayRecord files (`SourceSplit`, see `tfds_data`) and augmented per image
 Training batches come from a grain `MapDataset` indexed by step: batch `s` is a
 pure function of (seed, s), so a resumed run sees exactly the data an
 uninterrupted one would (`iterate(dataset, start)` starts at batch `start`).
-Each JAX process reads a disjoint shard and makes its slice of the global batch.
+Each JAX process reads and augments only its slice of each global batch.
 """
 from __future__ import annotations
 
@@ -172,25 +172,45 @@ def load_splits(dataset_config, resolution: int) -> Splits:
   return tfds_data.load_splits(dataset_config, resolution)
 
 
+class _ProcessSlice:
+  """grain source: process `index`'s part of each global batch of an infinite dataset.
+
+  Element `i` is element `j` of global batch `step` (`step, j = divmod(i, b)`,
+  b = the per-process batch): the processes' slices concatenated are exactly the
+  global batch one process would make, so results do not depend on the
+  number of processes, and each process reads and augments only its slice.
+  """
+
+  def __init__(self, dataset, global_batch: int, count: int, index: int):
+    self._dataset, self._global, self._index = dataset, global_batch, index
+    self._local = global_batch // count
+
+  def __len__(self):
+    return len(self._dataset)
+
+  def __getitem__(self, i):
+    step, j = divmod(i, self._local)
+    return self._dataset[step * self._global + self._index * self._local + j]
+
+
 def train_batches(split, batch_size: int, *, seed: int, augment: bool = True,
                   process_index: int = 0, process_count: int = 1) -> grain.MapDataset:
   """Infinite shuffled batches; `dataset[step]` is batch `step`, a function of (seed, step).
 
-  `batch_size` is the global batch: each of `process_count` processes reads the
-  disjoint shard `process_index` of the split and makes batches of
-  `batch_size // process_count`. `augment=False` gives eval preprocessing
-  (for BatchNorm recalibration).
+  `batch_size` is the global batch: each of `process_count` processes makes its
+  slice of `batch_size // process_count` examples (process `process_index`'s
+  part of the global batch; see `_ProcessSlice`). `augment=False` gives eval
+  preprocessing (for BatchNorm recalibration).
   """
   if batch_size % process_count:
     raise UserError(f"batch size {batch_size} is not divisible by the {process_count} "
                     "processes")
   if batch_size > len(split):
     raise UserError(f"batch size {batch_size} exceeds the {len(split)} training examples")
-  ds = grain.MapDataset.source(_Raw(split))
-  if process_count > 1:
-    ds = ds[process_index::process_count]
-  ds = ds.shuffle(seed=seed).repeat()
+  ds = grain.MapDataset.source(_Raw(split)).shuffle(seed=seed).repeat()
   ds = ds.random_map(split.train_fn, seed=seed + 1) if augment else ds.map(split.eval_fn)
+  if process_count > 1:
+    ds = grain.MapDataset.source(_ProcessSlice(ds, batch_size, process_count, process_index))
   return ds.batch(batch_size // process_count, drop_remainder=True)
 
 

@@ -54,16 +54,18 @@ def keep(record, rng):
   return augment._out(record["image"], record["label"])  # pylint: disable=protected-access
 
 
-def test_processes_read_disjoint_shards_of_each_epoch():
+def test_process_slices_make_the_single_process_global_batch():
   split = data.SourceSplit(Numbered(96), np.arange(96), keep, lambda r: r)
-  seen = []
-  for index in range(2):
-    ds = data.train_batches(split, 8, seed=3, process_index=index, process_count=2)
-    labels = np.concatenate([ds[s]["label"] for s in range(12)])  # one epoch of its shard
-    assert ds[0]["image"].shape == (4, 8, 8, 3)  # global batch 8 split over 2 processes
-    assert len(set(labels)) == 48
-    seen.append(set(labels))
-  assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(96))
+  whole = data.train_batches(split, 8, seed=3)
+  parts = [data.train_batches(split, 8, seed=3, process_index=i, process_count=2)
+           for i in range(2)]
+  assert parts[0][0]["image"].shape == (4, 8, 8, 3)  # global batch 8 split over 2 processes
+  for step in (0, 1, 11, 12, 30):  # across epoch boundaries too
+    joined = np.concatenate([p[step]["label"] for p in parts])
+    np.testing.assert_array_equal(joined, whole[step]["label"])
+    assert not set(parts[0][step]["label"]) & set(parts[1][step]["label"])
+  epoch = np.concatenate([whole[s]["label"] for s in range(12)])
+  assert sorted(epoch) == list(range(96))  # one epoch sees every example once
 
 
 def test_iterate_with_workers_equals_inline_and_resumes_mid_stream():
