@@ -51,23 +51,45 @@ def score(model, params, widths, recal_images, eval_set) -> jax.Array:
   return top1(model, params, stats, widths, eval_set)
 
 
-def make_population_scorer(model, vmap_chunk: int = 0):
-  """`scores(params, widths (P, G), recal_images, eval_set) -> (P,)`, jitted once per P.
+def make_population_scorer(model, vmap_chunk: int = 0, mesh=None):
+  """`scores(params, widths (P, G) numpy, recal_images, eval_set) -> (P,) numpy`.
 
-  The whole population is scored in one compiled call. Inside it, `vmap_chunk`
-  candidates at a time are `vmap`ped (`lax.map` with `batch_size`): a vmapped
-  conv over per-candidate weights becomes a grouped convolution, which is fast
-  on GPU/TPU but about 8x slower than a plain conv on CPU. 0 picks 1 on CPU and
-  the whole population elsewhere.
+  The whole population is scored in one compiled call (one compilation per
+  population size). With a `mesh`, the population is split over all its
+  devices (`shard_map`; each device scores its candidates with the replicated
+  PruningNet) and padded to a multiple of the device count; `recal_images` and
+  `eval_set` must then be replicated global arrays (`sharding.put`).
+  On each device, `vmap_chunk` candidates at a time are `vmap`ped (`lax.map`
+  with `batch_size`): a vmapped conv over per-candidate weights becomes a
+  grouped convolution, which is fast on GPU/TPU but about 8x slower than a
+  plain conv on CPU. 0 picks 1 on CPU and the whole population elsewhere.
   """
   if vmap_chunk <= 0:
     vmap_chunk = 1 if jax.default_backend() == "cpu" else 1 << 30
 
-  def scores(params, widths, recal, eval_set):
+  def local_scores(params, widths, recal, eval_set):
     one = lambda w: score(model, params, w, recal, eval_set)
     chunk = min(vmap_chunk, widths.shape[0])
     if chunk >= widths.shape[0]:
       return jax.vmap(one)(widths)
     return jax.lax.map(one, widths, batch_size=chunk)
 
-  return jax.jit(scores)
+  if mesh is None:
+    jitted = jax.jit(local_scores)
+    return lambda params, widths, recal, eval_set: np.asarray(
+        jitted(params, jnp.asarray(widths), recal, eval_set))
+
+  from jax.sharding import PartitionSpec as P
+  from gp_jax import sharding
+  split = sharding.population_sharding(mesh)
+  jitted = jax.jit(jax.shard_map(
+      local_scores, mesh=mesh, in_specs=(P(), split.spec, P(), P()), out_specs=split.spec,
+      check_vma=False),  # each device's candidates are independent: nothing to check
+      out_shardings=sharding.replicated(mesh))
+
+  def scores(params, widths, recal, eval_set):
+    widths = np.asarray(widths)
+    padded = sharding.put(sharding.padded_population(widths, mesh), split)
+    return np.asarray(jitted(params, padded, recal, eval_set))[:len(widths)]
+
+  return scores

@@ -20,7 +20,9 @@ import time
 
 import jax
 import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding, PartitionSpec as P
 
+from gp_jax import distributed
 from gp_jax.errors import UserError
 
 
@@ -32,7 +34,8 @@ class Checkpoints:
     self.keep = int(keep)
     self.owner = owner
     options = ocp.CheckpointManagerOptions(max_to_keep=None, create=owner)
-    self._mngr = ocp.CheckpointManager(self.directory, options=options)
+    self._mngr = ocp.CheckpointManager(self.directory, options=options,
+                                       item_handlers=ocp.StandardCheckpointHandler())
 
   def steps(self) -> list[int]:
     self._mngr.reload()
@@ -55,9 +58,13 @@ class Checkpoints:
       self._mngr.delete(step)
 
   def restore(self, step: int, template=None):
-    """The state saved at `step` (shaped like `template` if given); raises if unreadable."""
+    """The state saved at `step`, shaped and placed like `template`; without one, as
+    saved and replicated on every device (whatever mesh wrote it). Raises if unreadable."""
     if template is None:
-      return self._mngr.restore(int(step), args=ocp.args.StandardRestore())
+      everywhere = NamedSharding(jax.make_mesh((jax.device_count(),), ("all",)), P())
+      template = jax.tree.map(
+          lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=everywhere),
+          self._mngr.item_metadata(int(step)).tree)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     return self._mngr.restore(int(step), args=ocp.args.StandardRestore(abstract))
 
@@ -75,6 +82,7 @@ class Checkpoints:
         reason = " ".join(str(e).split())[:120] or type(e).__name__
         where = os.path.join(self.directory, str(step))
         action = "moved to " + self._quarantine(step) if self.owner else "skipped"
+        distributed.barrier(f"checked checkpoint {where}")
         print(f"warning: checkpoint {where} is unreadable ({type(e).__name__}: {reason}); "
               f"{action}; falling back to an older checkpoint", file=sys.stderr)
     if steps:
@@ -83,7 +91,10 @@ class Checkpoints:
     return None, None
 
   def _quarantine(self, step: int) -> str:
+    """Moves an unreadable step aside (the primary process does; see `distributed`)."""
     target_dir = self.directory + ".corrupt"
+    if not distributed.is_primary():
+      return target_dir
     os.makedirs(target_dir, exist_ok=True)
     target = os.path.join(target_dir, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
     shutil.move(os.path.join(self.directory, str(step)), target)

@@ -26,6 +26,12 @@ def base_config() -> ml_collections.ConfigDict:
   config.channels.grid_high = 1.0
 
   config.progress = True  # progress bars on the terminal
+
+  # Devices: the batch (and search populations) split over `data`, the PruningNet's
+  # kernel heads over `model`; -1 takes all remaining devices (see README "Scaling out").
+  config.mesh = ml_collections.ConfigDict()
+  config.mesh.data = -1
+  config.mesh.model = 1
   add_pruningnet(config)
   add_search(config)
   add_retrain(config)

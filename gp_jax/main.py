@@ -1,7 +1,12 @@
 """Runs the GraphPruning pipeline stages for a config into a workdir.
 
     python -m gp_jax.main --config=configs/digits_resnet20.py --workdir=W \
-        [--stages=pruningnet] [--config.pruningnet.steps=50]
+        [--stages=pruningnet] [--config.pruningnet.steps=50] [--config.mesh.model=2]
+
+Multi-host: every process runs the same command, with
+`--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (see
+`launch/`), or with none of them on a TPU pod or under SLURM's srun, where
+`jax.distributed.initialize()` finds them.
 
 Each stage reads the previous stage's output from the workdir, writes its own,
 and resumes when run again (after a kill, SIGTERM (exit 75) or a crash). The
@@ -12,7 +17,10 @@ import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from gp_jax import cli, data, evaluate, preemption, validation, workdir_lock
+import contextlib
+
+from gp_jax import (cli, data, distributed, evaluate, preemption, sharding, validation,
+                    workdir_lock)
 from gp_jax.errors import UserError, unknown_name
 from gp_jax.stages import pruningnet, retrain, search
 
@@ -24,6 +32,11 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and results.")
 _STAGES = flags.DEFINE_list("stages", ",".join(STAGES), "Stages to run, in order.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", "", "Multi-host: HOST:PORT of process 0 (with --num_processes "
+    "and --process_id); empty: auto-detected on TPU pods and under SLURM, else one process.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", -1, "Multi-host: this process's index.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -37,12 +50,18 @@ def main(argv):
   validation.validate(config)  # every check before anything is written
   if set(_STAGES.value) & {"pruningnet", "search", "retrain"}:
     data.check_available(config.dataset)
-  with workdir_lock.hold(_WORKDIR.value):
-    logging.info("JAX devices: %s", jax.devices())
+  distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  sharding.make_mesh(config)  # the mesh fits the devices, the batches split over it
+  # The primary process holds the workdir (the others write only checkpoint shards).
+  lock = workdir_lock.hold(_WORKDIR.value) if distributed.is_primary() else contextlib.nullcontext()
+  with lock:
+    logging.info("process %d of %d; JAX devices: %s", jax.process_index(),
+                 jax.process_count(), jax.devices())
     for stage in _STAGES.value:
-      if preemption.requested():
+      if distributed.any_process(preemption.requested()):
         raise preemption.stop(f"before stage {stage}")
       STAGES[stage](config, _WORKDIR.value)
+      distributed.barrier(f"after stage {stage}")
 
 
 if __name__ == "__main__":

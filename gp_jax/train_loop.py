@@ -8,7 +8,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from gp_jax import faults, preemption
+from gp_jax import distributed, faults, preemption
 from gp_jax.errors import UserError
 
 
@@ -49,7 +49,11 @@ def train(*, label: str, state, step_fn, batches, start: int, steps: int, batch_
     faults.maybe_inject(label, step)
     state, metrics = step_fn(state, next(batches))
     done = step + 1
-    stopping = preemption.requested()
+    if jax.process_count() == 1:
+      stopping = preemption.requested()
+    else:  # every process must agree to save and stop: asked at logging steps only
+      stopping = ((done % log_every == 0 or done == steps)
+                  and distributed.any_process(preemption.requested()))
     checkpoint = done % checkpoint_every == 0 or done == steps or stopping
     if done % log_every == 0 or checkpoint:
       metrics = jax.device_get(metrics)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from gp_jax import channels, optim
+from gp_jax import channels, optim, sharding
 from gp_jax.config_lib import fixed_groups_from_config, make_env, spec_from_config
 from gp_jax.dataset_info import get_dataset_info
 from gp_jax.errors import UserError, unknown_name
@@ -107,6 +107,11 @@ def fractions() -> Rule:
   return Rule(check, "a tuple of training fractions in (0, 1)", ((1.5,), "half"))
 
 
+def mesh_axis() -> Rule:
+  return Rule(lambda v: _is_int(v) and (v == -1 or v >= 1),
+              "a positive number of devices, or -1 for all remaining ones", (0, -2, 2.5, "all"))
+
+
 def _train_section(prefix: str) -> dict[str, Rule]:
   """The fields the pruningnet and retrain sections share."""
   return {
@@ -146,6 +151,8 @@ def rules() -> dict[str, Rule]:
       "channels.grid_low": number(0, 1, low_open=True),
       "channels.grid_high": number(0, 1, low_open=True),
       "progress": boolean(),
+      "mesh.data": mesh_axis(),
+      "mesh.model": mesh_axis(),
       **_train_section("pruningnet"),
       "pruningnet.configs_per_step": integer(),
       "pruningnet.momentum_dtype": choice(("float32", "bfloat16")),
@@ -239,6 +246,7 @@ def check_relations(config) -> None:
     if c.batch_size > train_examples:
       raise UserError(f"{section}.batch_size ({c.batch_size}) exceeds the {train_examples} "
                       "training examples")
+  sharding.check_axes(config.mesh)
   p = config.pruningnet
   if p.batch_size % p.configs_per_step:
     raise UserError(f"pruningnet.batch_size ({p.batch_size}) must be divisible by "

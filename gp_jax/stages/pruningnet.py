@@ -13,15 +13,13 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from gp_jax import (candidates, channels, checkpoints, costs, data, optim, sampling,
-                    train_loop, validation)
+from gp_jax import (candidates, channels, checkpoints, costs, data, distributed, optim,
+                    sampling, sharding, train_loop, validation)
 from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
 from gp_jax.metrics import MetricWriter, read_metrics
 from gp_jax.pruningnet import pruningnet_from_config
 
 STAGE = "pruningnet"
-
-
 
 
 def make_sampler(spec, config):
@@ -79,7 +77,15 @@ def create_state(model, spec, tx, seed: int) -> train_state.TrainState:
   return train_state.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
 
 
-def evaluate_uniform(config, spec, params, splits, keep_ratios=(1.0, 0.5)) -> dict:
+def create_sharded_state(model, spec, tx, seed: int, mesh):
+  """(state, shardings): the train state created directly on the mesh (kernel
+  heads split over `model`), never whole on one device."""
+  create = lambda: create_state(model, spec, tx, seed)  # pylint: disable=unnecessary-lambda-assignment
+  shardings = sharding.state_shardings(mesh, jax.eval_shape(create))
+  return jax.jit(create, out_shardings=shardings)(), shardings
+
+
+def evaluate_uniform(config, spec, params, splits, mesh, keep_ratios=(1.0, 0.5)) -> dict:
   """Held-out top-1 of uniform configurations after exact BN recalibration."""
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   c = config.pruningnet
@@ -88,49 +94,62 @@ def evaluate_uniform(config, spec, params, splits, keep_ratios=(1.0, 0.5)) -> di
                                0, c.recal_batches)
   eval_set = candidates.stack_eval_set(data.head(splits.holdout, config.search.eval_examples),
                                        c.eval_batch_size, config.dataset.worker_count)
-  score = jax.jit(lambda p, w, x, e: candidates.score(model, p, w, x, e))
+  recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
+  score = jax.jit(lambda p, w, x, e: candidates.score(model, p, w, x, e),
+                  out_shardings=sharding.replicated(mesh))
   fixed = fixed_groups_from_config(config, spec)
   out = {}
   for r in keep_ratios:
     widths = channels.widths_from_keep_ratios(
         spec, np.full(spec.num_groups, r), divisor=config.channels.divisor, fixed=fixed)
-    out[f"holdout_top1_uniform_{r:g}"] = float(
-        score(params, jnp.asarray(widths), recal["image"], eval_set))
+    widths = sharding.put(widths, sharding.replicated(mesh))
+    out[f"holdout_top1_uniform_{r:g}"] = float(score(params, widths, recal["image"], eval_set))
   return out
 
 
 def run(config, workdir: str) -> dict:
   """Trains (or resumes) the PruningNet; returns the final held-out figures."""
+  validation.validate(config)
+  mesh = sharding.make_mesh(config)
+  with jax.set_mesh(mesh):
+    return _run(config, workdir, mesh)
+
+
+def _run(config, workdir, mesh) -> dict:
   c = config.pruningnet
   spec = spec_from_config(config)
-  validation.validate(config)
   splits = data.load_splits(config.dataset, spec.resolution)
   model = pruningnet_from_config(spec, config)
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
-  state = jax.jit(lambda: create_state(model, spec, tx, config.seed))()
+  state, state_shardings = create_sharded_state(model, spec, tx, config.seed, mesh)
   ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE), keep=c.max_to_keep)
-  writer = MetricWriter(workdir)
+  writer = MetricWriter(workdir, enabled=distributed.is_primary())
   state, start = train_loop.restore_or(ckpts, state, STAGE, writer)
   finished = [r for r in read_metrics(workdir, STAGE + "_eval") if r["step"] == c.steps]
   if start == c.steps and finished:  # a rerun of the pipeline: nothing left to do here
     writer.close()
     print(f"pruningnet: complete at step {c.steps}; skipping")
     return {k: v for k, v in finished[-1].items() if k.startswith("holdout_")}
+  batch_sharding = sharding.batch_sharding(mesh)
   step_fn = jax.jit(make_train_step(
       model, spec, make_sampler(spec, config), schedule,
       configs_per_step=c.configs_per_step, label_smoothing=c.label_smoothing,
-      seed=config.seed), donate_argnums=0)
+      seed=config.seed), in_shardings=(state_shardings, batch_sharding),
+      out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0)
+  local = data.train_batches(splits.train, c.batch_size, seed=config.seed,
+                             process_index=jax.process_index(),
+                             process_count=jax.process_count())
   state = train_loop.train(
       label=STAGE, state=state, step_fn=step_fn,
-      batches=data.iterate(data.train_batches(splits.train, c.batch_size, seed=config.seed),
-                           start, config.dataset.worker_count),
+      batches=sharding.global_batches(
+          data.iterate(local, start, config.dataset.worker_count), batch_sharding),
       start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
       log_every=c.log_every, checkpoint_every=c.checkpoint_every,
-      progress=config.get("progress", True),
+      progress=config.get("progress", True) and distributed.is_primary(),
       learning_rate_flag="--config.pruningnet.learning_rate")
 
-  results = evaluate_uniform(config, spec, state.params, splits)
+  results = evaluate_uniform(config, spec, state.params, splits, mesh)
   writer.write(STAGE + "_eval", c.steps, results)
   writer.close()
   print("pruningnet: held-out top-1 after BN recalibration: "

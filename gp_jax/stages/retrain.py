@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from gp_jax import (candidates, checkpoints, costs, data, io_utils, models, optim,
-                    train_loop, validation)
+from gp_jax import (candidates, checkpoints, costs, data, distributed, io_utils, models,
+                    optim, sharding, train_loop, validation)
 from gp_jax.architectures import get_spec
 from gp_jax.config_lib import make_env, spec_from_config
 from gp_jax.dataset_info import get_dataset_info
@@ -33,8 +33,6 @@ BASELINES = ("", "uniform")
 
 class RetrainState(train_state.TrainState):
   batch_stats: Any = None
-
-
 
 
 def network_record(config, spec, widths, role: str, method: str) -> dict:
@@ -82,19 +80,21 @@ def make_train_step(model, num_classes: int, label_smoothing: float, schedule):
   return train_step
 
 
-def pruningnet_variables(config, spec, widths, workdir, splits):
+def pruningnet_variables(config, spec, widths, workdir, splits, mesh=None):
   """Sliced variables from the PruningNet: generated kernels, its BN/classifier
   parameters, and BN statistics recalibrated for this configuration."""
   from gp_jax.pruningnet import PruningNet, pruningnet_from_config
   from gp_jax.stages.search import load_pruningnet
-  pn_params, _ = load_pruningnet(config, spec, workdir)
+  pn_params, _ = load_pruningnet(config, spec, workdir, mesh)
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   w = jnp.asarray(widths)
   kernels = model.apply({"params": pn_params}, w, method=PruningNet.kernels)
   recal = data.stacked_batches(
       data.train_batches(splits.train, config.pruningnet.batch_size, seed=config.seed,
                          augment=False), 0, config.pruningnet.recal_batches)
-  stats = candidates.recalibrate_batch_stats(model, pn_params, w, jnp.asarray(recal["image"]))
+  recal = recal["image"] if mesh is None else sharding.put(recal["image"],
+                                                           sharding.replicated(mesh))
+  stats = candidates.recalibrate_batch_stats(model, pn_params, w, jnp.asarray(recal))
   params = jax.tree.map(lambda x: x, dict(pn_params["net"]))
   for name, kernel in kernels.items():
     layer = dict(params.get(name, {}))
@@ -104,8 +104,9 @@ def pruningnet_variables(config, spec, widths, workdir, splits):
   return models.slice_variables(full, spec, widths)
 
 
-def train_network(config, spec, record, workdir, splits, writer):
-  """Trains (or resumes) one sliced network into W/retrain/<role>/."""
+def train_network(config, spec, record, workdir, splits, writer, mesh):
+  """Trains (or resumes) one sliced network into W/retrain/<role>/: data-parallel
+  over the mesh's `data` axis, the (small) state replicated."""
   c = config.retrain
   role, widths = record["role"], record["widths"]
   directory = os.path.join(workdir, STAGE, role)
@@ -113,27 +114,36 @@ def train_network(config, spec, record, workdir, splits, writer):
                          input_norm=get_dataset_info(config.dataset.name).input_norm)
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
+  create = lambda v: RetrainState.create(  # pylint: disable=unnecessary-lambda-assignment
+      apply_fn=model.apply, params=v["params"], tx=tx, batch_stats=v["batch_stats"])
+  replicated = sharding.replicated(mesh)
   if c.init == "pruningnet" and role != "unpruned":
-    variables = pruningnet_variables(config, spec, widths, workdir, splits)
+    variables = pruningnet_variables(config, spec, widths, workdir, splits, mesh)
+    state = jax.jit(create, out_shardings=replicated)(variables)
   else:
-    variables = jax.jit(lambda k: models.init_variables(model, k))(jax.random.key(config.seed))
-  state = RetrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
-                              batch_stats=variables["batch_stats"])
+    state = jax.jit(lambda k: create(models.init_variables(model, k)),
+                    out_shardings=replicated)(jax.random.key(config.seed))
   os.makedirs(directory, exist_ok=True)
-  io_utils.write_json(os.path.join(directory, NETWORK_FILE), record)
+  if distributed.is_primary():
+    io_utils.write_json(os.path.join(directory, NETWORK_FILE), record)
   ckpts = checkpoints.Checkpoints(directory, keep=c.max_to_keep)
   label = f"{STAGE}/{role}"
   state, start = train_loop.restore_or(ckpts, state, label, writer)
+  batch_sharding = sharding.batch_sharding(mesh)
   step_fn = jax.jit(make_train_step(model, spec.num_classes, c.label_smoothing, schedule),
-                    donate_argnums=0)
+                    in_shardings=(replicated, batch_sharding),
+                    out_shardings=(replicated, replicated), donate_argnums=0)
   train_split = data.concat(splits.train, splits.holdout) if c.use_holdout else splits.train
+  local = data.train_batches(train_split, c.batch_size, seed=config.seed,
+                             process_index=jax.process_index(),
+                             process_count=jax.process_count())
   train_loop.train(
       label=label, state=state, step_fn=step_fn,
-      batches=data.iterate(data.train_batches(train_split, c.batch_size, seed=config.seed),
-                           start, config.dataset.worker_count),
+      batches=sharding.global_batches(
+          data.iterate(local, start, config.dataset.worker_count), batch_sharding),
       start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
       log_every=c.log_every, checkpoint_every=c.checkpoint_every,
-      progress=config.get("progress", True),
+      progress=config.get("progress", True) and distributed.is_primary(),
       learning_rate_flag="--config.retrain.learning_rate")
 
 
@@ -163,14 +173,20 @@ def read_search_result(config, spec, workdir) -> dict:
 
 def run(config, workdir: str) -> list[dict]:
   validation.validate(config)
+  mesh = sharding.make_mesh(config)
+  with jax.set_mesh(mesh):
+    return _run(config, workdir, mesh)
+
+
+def _run(config, workdir, mesh) -> list[dict]:
   spec = spec_from_config(config)
   result = read_search_result(config, spec, workdir)
   splits = data.load_splits(config.dataset, spec.resolution)
-  writer = MetricWriter(workdir)
+  writer = MetricWriter(workdir, enabled=distributed.is_primary())
   records = networks_to_train(config, spec, result)
   for record in records:
     print(f"retrain: {record['role']} ({record['method']}): {record['macs'] / 1e6:.2f}M MACs "
           f"({record['macs_ratio']:.3f}), {record['params'] / 1e3:.1f}K params")
-    train_network(config, spec, record, workdir, splits, writer)
+    train_network(config, spec, record, workdir, splits, writer, mesh)
   writer.close()
   return records

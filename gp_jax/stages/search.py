@@ -12,12 +12,11 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from gp_jax import (candidates, channels, checkpoints, costs, data, faults, io_utils,
-                    preemption, validation)
+from gp_jax import (candidates, channels, checkpoints, costs, data, distributed, faults,
+                    io_utils, preemption, sharding, validation)
 from gp_jax.config_lib import make_env, spec_from_config
 from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
@@ -28,16 +27,13 @@ from gp_jax.stages import pruningnet as pruningnet_stage
 STAGE = "search"
 
 
-
-
-
-
 def _target_tag(target: float) -> str:
   return f"{target:g}"
 
 
-def load_pruningnet(config, spec, workdir):
-  """The trained PruningNet's params; a one-line error if there is none."""
+def load_pruningnet(config, spec, workdir, mesh=None):
+  """The trained PruningNet's params, placed as in training on `mesh` (default: this
+  process's first device), whatever mesh wrote them; a one-line error if there is none."""
   directory = os.path.join(workdir, pruningnet_stage.STAGE)
   if not os.path.isdir(directory) or not any(d.isdigit() for d in os.listdir(directory)):
     raise UserError(f"no PruningNet checkpoint in {directory}; run the pruningnet "
@@ -45,6 +41,8 @@ def load_pruningnet(config, spec, workdir):
   model = pruningnet_from_config(spec, config)
   template = jax.eval_shape(lambda: pruningnet_stage.create_state(
       model, spec, pruningnet_stage.optim.make_optimizer(config.pruningnet, 1), config.seed))
+  mesh = mesh or sharding.local_mesh()
+  template = sharding.with_shardings(template, sharding.state_shardings(mesh, template))
   ckpts = checkpoints.Checkpoints(directory, owner=False)
   state, step = ckpts.restore_latest(template)
   return state.params, int(step)
@@ -76,8 +74,11 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
   env = make_env(config, spec, target)
   grid = channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
                                   config.channels.grid_high)
+  # The RL state needs only the GCN (replicated): a host copy keeps the agent's
+  # small computations local to each process.
+  gcn_params = jax.tree.map(np.asarray, {"aggregator": pn_params["aggregator"]})
   method = methods.build_method(c.method, env, c, seed=config.seed, grid=grid,
-                                pruningnet=pn_model, pruningnet_params=pn_params)
+                                pruningnet=pn_model, pruningnet_params=gcn_params)
   rounds, population = method.num_rounds(), method.population()
   state = {"method": method.init_state(),
            "log": _log_init(rounds * population, spec.num_groups)}
@@ -93,12 +94,13 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
   start = int(start or 0)
   writer.drop_after(label, start)
   bar = tqdm(total=rounds, initial=start, desc=f"search {c.method}@{tag}", unit="round",
-             disable=not config.get("progress", True), position=position)
+             disable=not (config.get("progress", True) and distributed.is_primary()),
+             position=position)
   for round_ in range(start, rounds):
     faults.maybe_inject(STAGE, round_)
     t0 = time.perf_counter()
     widths, extra = method.propose(state["method"], round_, state["log"])
-    scores = np.asarray(score_population(pn_params, jnp.asarray(widths), recal, eval_set))
+    scores = score_population(pn_params, widths, recal, eval_set)
     seconds = time.perf_counter() - t0
     macs_ratio = costs.population_macs(spec, widths) / costs.macs(spec)
     state = {"method": method.observe(state["method"], round_, widths, scores, extra),
@@ -112,7 +114,7 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
         "candidates_per_sec": len(scores) / max(seconds, 1e-9)})
     bar.set_postfix(best=f"{best:.3f}", mean=f"{scores.mean():.3f}")
     bar.update(1)
-    if preemption.requested() and round_ + 1 < rounds:
+    if distributed.any_process(preemption.requested()) and round_ + 1 < rounds:
       bar.close()
       ckpts.finish()
       raise preemption.stop(f"during search {c.method} @ {tag} after round {round_ + 1}")
@@ -148,6 +150,8 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
       "seed": int(config.seed),
       "uniform_keep_ratio": float(uniform.keep_ratio()),
   }
+  if not distributed.is_primary():
+    return result
   tag = _target_tag(target)
   out_dir = os.path.join(workdir, STAGE)
   rows = [{"widths": [int(x) for x in w], "macs_ratio": float(m), "proxy_top1": float(s),
@@ -164,24 +168,31 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
 
 
 def run(config, workdir: str) -> list[dict]:
-  c = config.search
   validation.validate(config)
+  mesh = sharding.make_mesh(config)
+  with jax.set_mesh(mesh):
+    return _run(config, workdir, mesh)
+
+
+def _run(config, workdir, mesh) -> list[dict]:
+  c = config.search
   spec = spec_from_config(config)
-  pn_params, pn_step = load_pruningnet(config, spec, workdir)
+  pn_params, pn_step = load_pruningnet(config, spec, workdir, mesh)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
         f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
   splits = data.load_splits(config.dataset, spec.resolution)
-  recal = jnp.asarray(data.stacked_batches(
+  recal = data.stacked_batches(
       data.train_batches(splits.train, c.recal_batch_size, seed=config.seed + 2,
                          augment=False),
-      0, c.recal_batches)["image"])
-  eval_set = jax.tree.map(jnp.asarray, candidates.stack_eval_set(
+      0, c.recal_batches)["image"]
+  eval_set = candidates.stack_eval_set(
       data.head(splits.holdout, c.eval_examples), c.eval_batch_size,
-      config.dataset.worker_count))
+      config.dataset.worker_count)
+  recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
   pn_model = pruningnet_from_config(spec, config)
   score_population = candidates.make_population_scorer(
-      pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk)
-  writer = MetricWriter(workdir)
+      pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk, mesh)
+  writer = MetricWriter(workdir, enabled=distributed.is_primary())
   results = []
   for i, target in enumerate(c.targets):
     path = os.path.join(workdir, STAGE, f"result_{_target_tag(target)}.json")
@@ -196,11 +207,12 @@ def run(config, workdir: str) -> list[dict]:
     results.append(search_target(config, spec, target, pn_model, pn_params,
                                  score_population, recal, eval_set, workdir, writer, 0))
   writer.close()
-  first = results[0]
-  io_utils.write_json(os.path.join(workdir, STAGE, "result.json"), first)
-  src = os.path.join(workdir, STAGE, f"candidates_{_target_tag(c.targets[0])}.jsonl")
-  with open(src) as f:
-    io_utils.write_text(os.path.join(workdir, STAGE, "candidates.jsonl"), f.read())
+  if distributed.is_primary():
+    first = results[0]
+    io_utils.write_json(os.path.join(workdir, STAGE, "result.json"), first)
+    src = os.path.join(workdir, STAGE, f"candidates_{_target_tag(c.targets[0])}.jsonl")
+    with open(src) as f:
+      io_utils.write_text(os.path.join(workdir, STAGE, "candidates.jsonl"), f.read())
   for r in results:
     print(f"search: {r['method']} @ {r['target_macs_ratio']:g}: proxy top-1 "
           f"{r['proxy_top1']:.3f} at MACs ratio {r['macs_ratio']:.3f} "
