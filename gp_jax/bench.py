@@ -51,12 +51,12 @@ def peak_rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def in_subprocess(worker: str, timeout: int = 1800, **params) -> dict:
-  """Runs WORKERS[worker](**params) in a fresh python; its JSON result."""
+def in_subprocess(worker: str, timeout: int = 1800, env=None, **params) -> dict:
+  """Runs WORKERS[worker](**params) in a fresh python (with extra `env`); its JSON result."""
   proc = subprocess.run(
       [sys.executable, "-m", "gp_jax.bench", f"--worker={worker}",
        f"--params={json.dumps(params)}"], cwd=ROOT, capture_output=True, text=True,
-      timeout=timeout)
+      timeout=timeout, env={**os.environ, **(env or {})})
   for line in proc.stdout.splitlines():
     if line.startswith(RESULT):
       return json.loads(line[len(RESULT):])
@@ -274,10 +274,37 @@ def worker_stage_memory(stage, overrides):
   return {"peak_rss_mb": usage.ru_maxrss / 1024.0}
 
 
+def worker_sharded_memory(config_name, devices, model_sizes):
+  """Per-device bytes of the PruningNet train state on (devices / model, model) meshes,
+  from the shardings the stage uses (nothing is allocated)."""
+  import jax
+  from gp_jax import optim, sharding
+  from gp_jax.pruningnet import pruningnet_from_config
+  from gp_jax.stages.pruningnet import create_state
+  config, spec = bench_setup(config_name, None, 0)
+  model = pruningnet_from_config(spec, config)
+  state = jax.eval_shape(lambda: create_state(model, spec, optim.make_optimizer(
+      config.pruningnet, 1), config.seed))
+  rows = {}
+  for m in model_sizes:
+    mesh = jax.make_mesh((devices // m, m), sharding.AXES)
+    shardings = sharding.state_shardings(mesh, state)
+    leaves = jax.tree_util.tree_leaves_with_path(state.params)
+    path, largest = max(leaves, key=lambda leaf: leaf[1].size)  # a head's output matrix
+    where = jax.tree.leaves(shardings.params)[[p for p, _ in leaves].index(path)]
+    rows[str(m)] = {
+        "params_bytes": sharding.per_device_bytes(shardings.params, state.params),
+        "state_bytes": sharding.per_device_bytes(shardings, state),
+        "largest_head_bytes": sharding.per_device_bytes([where], [largest]),
+        "largest_head": jax.tree_util.keystr(path),
+    }
+  return {"config": config_name, "devices": devices, "rows": rows}
+
+
 WORKERS = {"jax_step": worker_jax_step, "torch_step": worker_torch_step,
            "jax_candidates": worker_jax_candidates,
            "torch_candidates": worker_torch_candidates, "latency": worker_latency,
-           "stage_memory": worker_stage_memory}
+           "stage_memory": worker_stage_memory, "sharded_memory": worker_sharded_memory}
 
 
 def _have_torch() -> bool:
@@ -438,6 +465,30 @@ def table_memory(r: dict) -> str:
   return "\n".join(lines)
 
 
+def bench_sharding(quick: bool) -> dict:
+  del quick  # computed, not timed
+  return in_subprocess("sharded_memory", env={"JAX_NUM_CPU_DEVICES": "8",
+                                              "JAX_PLATFORMS": "cpu"},
+                       config_name="imagenet_resnet50", devices=8, model_sizes=[1, 2, 4, 8])
+
+
+def table_sharding(r: dict) -> str:
+  gib = lambda b: f"{b / 2 ** 30:.2f} GiB"  # pylint: disable=unnecessary-lambda-assignment
+  rows = r["rows"]
+  lines = [f"| mesh (data x model), {r['devices']} devices | PruningNet params per device "
+           "| with SGD momentum | largest head output matrix |", "|---|---|---|---|"]
+  for m, row in rows.items():
+    lines.append(f"| {r['devices'] // int(m)} x {m} | {gib(row['params_bytes'])} | "
+                 f"{gib(row['state_bytes'])} | {row['largest_head_bytes'] / 2 ** 20:.0f} MiB |")
+  one, last = rows["1"], rows[list(rows)[-1]]
+  lines += ["", f"{r['config']}'s PruningNet (float32), per device, from the shardings "
+            f"`gp_jax.sharding.state_shardings` gives the train state: the kernel-head output "
+            f"matrices (and their momentum) are split over `model`, the rest replicated. "
+            f"`model={list(rows)[-1]}` holds {last['state_bytes'] / one['state_bytes']:.2f}x "
+            f"the state of `model=1`; the largest head is {one['largest_head']}."]
+  return "\n".join(lines)
+
+
 class SyntheticJpegs:
   """A random-access source of JPEG-encoded random images, decoded on read
   (as `tfds.data_source` decodes ImageNet): {'image': uint8 HWC, 'label'}."""
@@ -538,7 +589,9 @@ TABLES = {"step": (bench_step, table_step, "1-2. PruningNet training step vs the
           "latency": (bench_latency, table_latency, "4. Pruned network speed-up"),
           "memory": (bench_memory, table_memory, "5. Memory"),
           "pipeline": (bench_pipeline, table_pipeline,
-                       "6. Input pipeline: decode + augment throughput")}
+                       "6. Input pipeline: decode + augment throughput"),
+          "sharding": (bench_sharding, table_sharding,
+                       "7. PruningNet memory per device on a (data, model) mesh")}
 
 
 def machine() -> dict:

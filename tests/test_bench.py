@@ -28,3 +28,19 @@ def test_bench_unknown_table_is_one_line(tmp_path):
   assert proc.returncode == 2 and "pipeline" in proc.stderr
   assert len(proc.stderr.strip().splitlines()) == 1
   assert not os.listdir(tmp_path)
+
+
+def test_bench_sharding_table_splits_the_heads_over_model(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.bench", "--only=sharding",
+                         f"--out={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(tmp_path / "bench.json") as f:
+    rows = json.load(f)["sharding"]["rows"]
+  assert list(rows) == ["1", "2", "4", "8"]
+  heads = [rows[m]["largest_head_bytes"] for m in rows]
+  assert heads == [heads[0] // m for m in (1, 2, 4, 8)]  # the largest head: 1/model each
+  states = [rows[m]["state_bytes"] for m in rows]
+  assert all(b < a for a, b in zip(states, states[1:]))  # the rest stays replicated
+  assert states[-1] > states[0] / 8
+  assert "(data, model) mesh" in (tmp_path / "BENCHMARKS.md").read_text()
