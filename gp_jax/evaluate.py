@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 from absl import flags
 
-from gp_jax import checkpoints, cli, data, io_utils, models, workdir_lock
+from gp_jax import checkpoints, cli, data, distributed, io_utils, models, workdir_lock
 from gp_jax.dataset_info import get_dataset_info
 from gp_jax.errors import UserError
 from gp_jax.stages.retrain import NETWORK_FILE, STAGE as RETRAIN, spec_from_record
@@ -119,7 +119,8 @@ def evaluate_workdir(workdir: str) -> dict:
     report["baseline"] = rows["uniform"]
   if "unpruned" in rows:
     report["unpruned"] = rows["unpruned"]
-  io_utils.write_json(os.path.join(workdir, "report.json"), report)
+  if distributed.is_primary():
+    io_utils.write_json(os.path.join(workdir, "report.json"), report)
   return report
 
 
