@@ -20,7 +20,9 @@ from gp_jax.errors import UserError
 
 def cluster_detected() -> str:
   """The launcher that started several processes ('' when there is none)."""
-  if int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_PROCID" in os.environ:
+  # A step of several tasks started by srun (not the batch script itself, whose
+  # job may have many tasks but which runs once).
+  if int(os.environ.get("SLURM_STEP_NUM_TASKS", "1") or 1) > 1 and "SLURM_PROCID" in os.environ:
     return "slurm"
   hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
   if len([h for h in hosts.split(",") if h.strip()]) > 1:

@@ -199,3 +199,16 @@ def test_sigterm_on_one_process_stops_both_after_a_checkpoint(tmp_path):
   assert [p.returncode for p in procs] == [75, 75], [o[1][-1500:] for o in outs]
   assert "preempted (SIGTERM) during pruningnet at step 2" in outs[0][1]
   assert sorted(os.listdir(workdir / "pruningnet")) == ["2"]
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, ""), ({"SLURM_NTASKS": "16", "SLURM_PROCID": "0"}, ""),  # inside the batch script
+    ({"SLURM_STEP_NUM_TASKS": "16", "SLURM_PROCID": "3"}, "slurm"),
+    ({"TPU_WORKER_HOSTNAMES": "t0"}, ""), ({"TPU_WORKER_HOSTNAMES": "t0,t1,t2,t3"}, "tpu_pod")])
+def test_cluster_detection(monkeypatch, env, expected):
+  from gp_jax import distributed
+  for name in ("SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "TPU_WORKER_HOSTNAMES"):
+    monkeypatch.delenv(name, raising=False)
+  for name, value in env.items():
+    monkeypatch.setenv(name, value)
+  assert distributed.cluster_detected() == expected
