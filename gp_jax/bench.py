@@ -116,7 +116,10 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
   c.configs_per_step, c.batch_size, c.momentum_dtype = 1, batch, momentum_dtype
   model = pruningnet_from_config(spec, config)
   tx = optim.make_optimizer(c, 10_000)
-  state = jax.jit(lambda: stage.create_state(model, spec, tx, 0))()
+  from gp_jax import sharding
+  state, _ = stage.create_sharded_state(model, spec, tx, 0, sharding.local_mesh())
+  jax.block_until_ready(state)  # dispatch is asynchronous: wait for the init itself
+  rss_after_init = peak_rss_mb()
   traces = []
   inner = stage.make_train_step(model, spec, stage.make_sampler(spec, config),
                                 optim.learning_rate_schedule(c, 10_000), configs_per_step=1,
@@ -148,7 +151,8 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
   return {"step_s": step_s, "images_per_s": batch / step_s, "compile_plus_first_step_s": compile_s,
           "configurations": steps + warmup, "compilations": len(traces), "flops": flops,
           "flops_per_s": flops / step_s, "matmul_flops_per_s": matmul,
-          "utilisation": flops / step_s / matmul, "peak_rss_mb": peak_rss_mb()}
+          "utilisation": flops / step_s / matmul, "peak_rss_mb": peak_rss_mb(),
+          "peak_rss_after_init_mb": rss_after_init}
 
 
 def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2):
