@@ -4,20 +4,20 @@
         [--stages=pruningnet] [--config.pruningnet.steps=50] [--config.mesh.model=2]
 
 Multi-host: every process runs the same command, with
-`--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (see
-`launch/`), or with none of them on a TPU pod or under SLURM's srun, where
-`jax.distributed.initialize()` finds them.
+`--coordinator_address=HOST:PORT --num_processes=N --process_id=I`, or with
+`--coordinator_address=auto` where `jax.distributed.initialize()` finds them
+(TPU pods, SLURM's srun); see `launch/` and the README's "Scaling out".
 
 Each stage reads the previous stage's output from the workdir, writes its own,
 and resumes when run again (after a kill, SIGTERM (exit 75) or a crash). The
 config is validated before anything is written; one run at a time holds the
 workdir's lock.
 """
+import contextlib
+
 import jax
 from absl import flags, logging
 from ml_collections import config_flags
-
-import contextlib
 
 from gp_jax import (cli, data, distributed, evaluate, preemption, sharding, validation,
                     workdir_lock)
@@ -34,7 +34,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and r
 _STAGES = flags.DEFINE_list("stages", ",".join(STAGES), "Stages to run, in order.")
 _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", "", "Multi-host: HOST:PORT of process 0 (with --num_processes "
-    "and --process_id); empty: auto-detected on TPU pods and under SLURM, else one process.")
+    "and --process_id), or 'auto' (jax.distributed.initialize() finds them); empty: one "
+    "process unless an srun step of several tasks or a TPU pod is detected.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", -1, "Multi-host: this process's index.")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -53,8 +54,8 @@ def main(argv):
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   sharding.make_mesh(config)  # the mesh fits the devices, the batches split over it
   # The primary process holds the workdir (the others write only checkpoint shards).
-  lock = workdir_lock.hold(_WORKDIR.value) if distributed.is_primary() else contextlib.nullcontext()
-  with lock:
+  primary = distributed.is_primary()
+  with workdir_lock.hold(_WORKDIR.value) if primary else contextlib.nullcontext():
     logging.info("process %d of %d; JAX devices: %s", jax.process_index(),
                  jax.process_count(), jax.devices())
     for stage in _STAGES.value:
