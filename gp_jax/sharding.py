@@ -78,7 +78,9 @@ def population_sharding(mesh) -> NamedSharding:
   return NamedSharding(mesh, P(AXES))
 
 
-def _is_head_output(path) -> bool:
+def is_head_output(path) -> bool:
+  """Whether a tree path ends at a kernel head's output matrix or bias (or their
+  optimizer moments, whose paths end the same way)."""
   keys = [str(getattr(k, "key", getattr(k, "name", ""))) for k in path]
   return (any(k.startswith("heads_") for k in keys) and len(keys) >= 2
           and keys[-2] == "out" and keys[-1] in ("kernel", "bias"))
@@ -92,7 +94,7 @@ def state_shardings(mesh, abstract_state):
 
   def place(path, leaf):
     shape = getattr(leaf, "shape", ())
-    if model > 1 and _is_head_output(path) and shape and shape[-1] % model == 0:
+    if model > 1 and is_head_output(path) and shape and shape[-1] % model == 0:
       return NamedSharding(mesh, P(*([None] * (len(shape) - 1)), "model"))
     return NamedSharding(mesh, P())
 

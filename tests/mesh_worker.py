@@ -27,7 +27,7 @@ def head_shards(config):
       config.seed, mesh)
   out = []
   for path, x in jax.tree_util.tree_leaves_with_path(state.params):
-    if sharding._is_head_output(path) and x.ndim == 2:  # pylint: disable=protected-access
+    if sharding.is_head_output(path) and x.ndim == 2:
       out.append([list(x.shape), list(x.addressable_shards[0].data.shape)])
   return out
 
