@@ -87,9 +87,10 @@ def is_head_output(path) -> bool:
 
 
 def state_shardings(mesh, abstract_state):
-  """Shardings for a (PruningNet or retrain) train state: kernel-head output
-  matrices, their biases and their optimizer moments split over `model` along
-  the generated-kernel dimension when it divides evenly; the rest replicated."""
+  """Shardings for a PruningNet train state: kernel-head output matrices, their
+  biases and their optimizer moments split over `model` along the
+  generated-kernel dimension when it divides evenly; the rest replicated.
+  (The retrain stage's small state is simply `replicated`.)"""
   model = mesh.shape["model"]
 
   def place(path, leaf):
