@@ -34,4 +34,6 @@ def get_config(arg=None):
   set_training(config.retrain, epochs=90, examples=IMAGENET_TRAIN, batch_size=256,
                learning_rate=0.1, schedule="step", weight_decay=1e-4, label_smoothing=0.1,
                decay_at=(1 / 3, 2 / 3, 8 / 9))
+  # The 776M-parameter PruningNet: on a CPU, XLA's lower-memory schedule is also faster.
+  config.cpu_low_memory = True
   return apply_smoke(config) if smoke else config

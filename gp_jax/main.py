@@ -20,7 +20,7 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from gp_jax import (cli, data, distributed, evaluate, preemption, sharding, validation,
-                    workdir_lock)
+                    workdir_lock, xla_flags)
 from gp_jax.errors import UserError, unknown_name
 from gp_jax.stages import pruningnet, retrain, search
 
@@ -45,6 +45,7 @@ def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   config = cli.load_config(_CONFIG)
+  xla_flags.apply(config)  # before anything starts JAX's backend
   for stage in _STAGES.value:
     if stage not in STAGES:
       raise unknown_name("stage", stage, STAGES)

@@ -151,6 +151,7 @@ def rules() -> dict[str, Rule]:
       "channels.grid_low": number(0, 1, low_open=True),
       "channels.grid_high": number(0, 1, low_open=True),
       "progress": boolean(),
+      "cpu_low_memory": boolean(),
       "mesh.data": mesh_axis(),
       "mesh.model": mesh_axis(),
       **_train_section("pruningnet"),
