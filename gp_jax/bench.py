@@ -105,21 +105,24 @@ def matmul_flops_per_s(n: int = 2048, runs: int = 10) -> float:
 
 
 def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
-                    momentum_dtype="float32"):
-  """The PruningNet train step of gp_jax: one compiled step for every configuration."""
+                    momentum_dtype="float32", low_memory=False):
+  """The PruningNet train step of gp_jax: one compiled step for every configuration.
+
+  As the stage does, the step is compiled before the state exists; `low_memory`
+  sets `config.cpu_low_memory` (XLA:CPU flags, before the backend starts).
+  """
+  from gp_jax import xla_flags
+  config, spec = bench_setup(config_name, arg, resolution)
+  config.cpu_low_memory = low_memory
+  flags_applied = xla_flags.apply(config)
   import jax
-  from gp_jax import optim
+  from gp_jax import host_memory, optim, sharding
   from gp_jax.pruningnet import pruningnet_from_config
   from gp_jax.stages import pruningnet as stage
-  config, spec = bench_setup(config_name, arg, resolution)
   c = config.pruningnet
   c.configs_per_step, c.batch_size, c.momentum_dtype = 1, batch, momentum_dtype
   model = pruningnet_from_config(spec, config)
   tx = optim.make_optimizer(c, 10_000)
-  from gp_jax import sharding
-  state, _ = stage.create_sharded_state(model, spec, tx, 0, sharding.local_mesh())
-  jax.block_until_ready(state)  # dispatch is asynchronous: wait for the init itself
-  rss_after_init = peak_rss_mb()
   traces = []
   inner = stage.make_train_step(model, spec, stage.make_sampler(spec, config),
                                 optim.learning_rate_schedule(c, 10_000), configs_per_step=1,
@@ -129,30 +132,41 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
     traces.append(1)
     return inner(state, batch)
 
-  step_fn = jax.jit(counted, donate_argnums=0)
-  data = jax.device_put(random_batch(spec, batch))
-  flops = step_fn.lower(state, data).cost_analysis()["flops"]  # the one trace
+  data = random_batch(spec, batch)
+  abstract = jax.eval_shape(lambda: stage.create_state(model, spec, tx, 0))
+  lowered = jax.jit(counted, donate_argnums=0).lower(
+      abstract, {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in data.items()})
+  flops = lowered.cost_analysis()["flops"]
   t0 = time.perf_counter()
-  state, m = step_fn(state, data)
-  jax.block_until_ready(m["loss"])
+  step_fn = lowered.compile()
   compile_s = time.perf_counter() - t0
-  for _ in range(warmup - 1):
-    state, m = step_fn(state, data)
-  jax.block_until_ready(m["loss"])
+  memory = step_fn.memory_analysis()
+  rss_after_compile = peak_rss_mb()
+  host_memory.release_freed()  # as the stage does
+  state, _ = stage.create_sharded_state(model, spec, tx, 0, sharding.local_mesh())
+  jax.block_until_ready(state)  # dispatch is asynchronous: wait for the init itself
+  rss_after_init = peak_rss_mb()
+  data = jax.device_put(data)
+  macs = set()
 
   def one_step():
     nonlocal state
     state, metrics = step_fn(state, data)
-    jax.block_until_ready(metrics["loss"])
+    macs.add(float(metrics["macs_ratio"]))  # waits for the step; one value per configuration
 
+  for _ in range(warmup):
+    one_step()
   step_s = _timed(one_step, steps)
   matmul = matmul_flops_per_s()
   del state
-  return {"step_s": step_s, "images_per_s": batch / step_s, "compile_plus_first_step_s": compile_s,
-          "configurations": steps + warmup, "compilations": len(traces), "flops": flops,
+  return {"step_s": step_s, "images_per_s": batch / step_s, "compile_s": compile_s,
+          "configurations": len(macs), "compilations": len(traces), "flops": flops,
           "flops_per_s": flops / step_s, "matmul_flops_per_s": matmul,
           "utilisation": flops / step_s / matmul, "peak_rss_mb": peak_rss_mb(),
-          "peak_rss_after_init_mb": rss_after_init}
+          "peak_rss_after_compile_mb": rss_after_compile,
+          "peak_rss_after_init_mb": rss_after_init, "low_memory": flags_applied,
+          "temp_gib": memory.temp_size_in_bytes / 2 ** 30,
+          "argument_gib": memory.argument_size_in_bytes / 2 ** 30}
 
 
 def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2):
@@ -315,23 +329,32 @@ def _have_torch() -> bool:
   return importlib.util.find_spec("torch") is not None
 
 
-STEP_CASES = (  # label, config, arg, batch, resolution, timed steps, quick steps, momentum
-    ("digits_resnet20", "digits_resnet20", None, 128, 32, 50, 3, "float32"),
-    ("imagenet_mobilenetv2", "imagenet_mobilenetv2", None, 8, 224, 20, 2, "float32"),
-    ("imagenet_resnet50", "imagenet_resnet50", None, 8, 224, 6, 0, "float32"),
-    ("imagenet_resnet50, bf16 momentum", "imagenet_resnet50", None, 8, 224, 6, 0, "bfloat16"),
+STEP_CASES = (  # label, config, arg, batch, resolution, timed steps, quick steps, momentum,
+    # cpu_low_memory (the configs' own: False for digits and MobileNetV2, True for ResNet-50)
+    ("digits_resnet20", "digits_resnet20", None, 128, 32, 50, 3, "float32", False),
+    ("digits_resnet20, cpu_low_memory", "digits_resnet20", None, 128, 32, 50, 0, "float32",
+     True),
+    ("imagenet_mobilenetv2", "imagenet_mobilenetv2", None, 8, 224, 20, 2, "float32", False),
+    ("imagenet_mobilenetv2, cpu_low_memory", "imagenet_mobilenetv2", None, 8, 224, 20, 0,
+     "float32", True),
+    ("imagenet_resnet50, without cpu_low_memory", "imagenet_resnet50", None, 8, 224, 6, 0,
+     "float32", False),
+    ("imagenet_resnet50", "imagenet_resnet50", None, 8, 224, 6, 0, "float32", True),
+    ("imagenet_resnet50, bf16 momentum", "imagenet_resnet50", None, 8, 224, 6, 0, "bfloat16",
+     True),
 )
 
 
 def bench_step(quick: bool) -> dict:
   out, references = {}, {}
-  for label, name, arg, batch, resolution, steps, quick_steps, momentum in STEP_CASES:
+  for label, name, arg, batch, resolution, steps, quick_steps, momentum, lean in STEP_CASES:
     n = quick_steps if quick else steps
     if not n:
       continue
     row = {"batch": batch, "resolution": resolution,
            "jax": in_subprocess("jax_step", config_name=name, arg=arg, batch=batch,
-                                resolution=resolution, steps=n, momentum_dtype=momentum)}
+                                resolution=resolution, steps=n, momentum_dtype=momentum,
+                                low_memory=lean)}
     if _have_torch():
       if name not in references:  # one reference per network
         references[name] = in_subprocess("torch_step", config_name=name, arg=arg,

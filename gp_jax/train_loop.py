@@ -16,10 +16,12 @@ class NonFiniteLossError(UserError):
   """The loss became NaN/Inf; the last good checkpoint stays the latest."""
 
 
-def restore_or(ckpts, state, label: str, writer=None):
+def restore_or(ckpts, state, label: str, writer=None, init=None):
   """(state, first step): the newest readable checkpoint if there is one, else `state` at 0.
 
-  On resume, metric rows this stage logged after the checkpoint are dropped
+  With `init`, `state` is only the restore target (ShapeDtypeStructs with
+  shardings will do) and `init()` makes the initial state when nothing is
+  restored, so a resumed run never allocates it. On resume, metric rows this stage logged after the checkpoint are dropped
   (they are logged again), so metrics.jsonl reads as one uninterrupted run.
   """
   restored, step = ckpts.restore_latest(state)
@@ -29,7 +31,9 @@ def restore_or(ckpts, state, label: str, writer=None):
     print(f"{label}: resuming from step {step} ({ckpts.directory})")
   if writer is not None:
     writer.drop_after(label, int(step))
-  return (state if restored is None else restored), int(step)
+  if restored is None:
+    return (state if init is None else init()), 0
+  return restored, int(step)
 
 
 def train(*, label: str, state, step_fn, batches, start: int, steps: int, batch_size: int,

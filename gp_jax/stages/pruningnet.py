@@ -13,8 +13,8 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from gp_jax import (candidates, channels, checkpoints, costs, data, distributed, optim,
-                    sampling, sharding, train_loop, validation)
+from gp_jax import (candidates, channels, checkpoints, costs, data, distributed,
+                    host_memory, optim, sampling, sharding, train_loop, validation)
 from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
 from gp_jax.metrics import MetricWriter, read_metrics
 from gp_jax.pruningnet import pruningnet_from_config
@@ -97,6 +97,12 @@ def create_sharded_state(model, spec, tx, seed: int, mesh):
   return jax.jit(create, out_shardings=shardings, donate_argnums=0)(params), shardings
 
 
+def abstract_batch(local_batch, batch_size: int, batch_sharding) -> dict:
+  """The global batch's shapes and dtypes, from one process's slice of it."""
+  return {k: jax.ShapeDtypeStruct((batch_size, *np.shape(v)[1:]), np.asarray(v).dtype,
+                                  sharding=batch_sharding) for k, v in local_batch.items()}
+
+
 def evaluate_uniform(config, spec, params, splits, mesh, keep_ratios=(1.0, 0.5)) -> dict:
   """Held-out top-1 of uniform configurations after exact BN recalibration."""
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
@@ -134,24 +140,32 @@ def _run(config, workdir, mesh) -> dict:
   model = pruningnet_from_config(spec, config)
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
-  state, state_shardings = create_sharded_state(model, spec, tx, config.seed, mesh)
   ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE), keep=c.max_to_keep)
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
-  state, start = train_loop.restore_or(ckpts, state, STAGE, writer)
   finished = [r for r in read_metrics(workdir, STAGE + "_eval") if r["step"] == c.steps]
-  if start == c.steps and finished:  # a rerun of the pipeline: nothing left to do here
+  if finished and ckpts.latest_step() == c.steps:  # a rerun: nothing left to do here
     writer.close()
     print(f"pruningnet: complete at step {c.steps}; skipping")
     return {k: v for k, v in finished[-1].items() if k.startswith("holdout_")}
+  local = data.train_batches(splits.train, c.batch_size, seed=config.seed,
+                             process_index=jax.process_index(),
+                             process_count=jax.process_count())
+  abstract = jax.eval_shape(lambda: create_state(model, spec, tx, config.seed))
+  state_shardings = sharding.state_shardings(mesh, abstract)
   batch_sharding = sharding.batch_sharding(mesh)
+  # Compiled before the state exists, and the compiler's freed memory handed back,
+  # so the compiler's memory and the state's do not add up in the peak.
   step_fn = jax.jit(make_train_step(
       model, spec, make_sampler(spec, config), schedule,
       configs_per_step=c.configs_per_step, label_smoothing=c.label_smoothing,
       seed=config.seed), in_shardings=(state_shardings, batch_sharding),
-      out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0)
-  local = data.train_batches(splits.train, c.batch_size, seed=config.seed,
-                             process_index=jax.process_index(),
-                             process_count=jax.process_count())
+      out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0).lower(
+          sharding.with_shardings(abstract, state_shardings),
+          abstract_batch(local[0], c.batch_size, batch_sharding)).compile()
+  host_memory.release_freed()
+  state, start = train_loop.restore_or(
+      ckpts, sharding.with_shardings(abstract, state_shardings), STAGE, writer,
+      init=lambda: create_sharded_state(model, spec, tx, config.seed, mesh)[0])
   state = train_loop.train(
       label=STAGE, state=state, step_fn=step_fn,
       batches=sharding.global_batches(
