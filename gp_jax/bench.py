@@ -370,21 +370,28 @@ def bench_step(quick: bool) -> dict:
 
 def table_step(r: dict) -> str:
   lines = ["| network (batch, resolution) | gp_jax img/s | reference img/s | ratio | "
-           "compilations / configurations | utilisation | gp_jax peak RSS | reference peak RSS |",
-           "|---|---|---|---|---|---|---|---|"]
+           "compilations / configurations | utilisation | gp_jax peak RSS | reference peak RSS "
+           "| XLA: state + temporaries |",
+           "|---|---|---|---|---|---|---|---|---|"]
   for name, row in r.items():
     j, t = row["jax"], row.get("torch")
     ref = (f"{t['images_per_s']:.2f} | {row['speed_ratio']:.2f}x" if t else "n/a | n/a")
     ref_mem = (f"{t['peak_rss_mb'] / 1024:.2f} GB ({row['memory_ratio']:.2f}x)" if t
                else "n/a")
+    xla = (f"{j['argument_gib']:.2f} + {j['temp_gib']:.2f} GiB" if "temp_gib" in j else "n/a")
     lines.append(f"| {name} ({row['batch']}, {row['resolution']}) | {j['images_per_s']:.2f} | "
                  f"{ref} | {j['compilations']} / {j['configurations']} | "
                  f"{100 * j['utilisation']:.1f}% | {j['peak_rss_mb'] / 1024:.2f} GB | "
-                 f"{ref_mem} |")
+                 f"{ref_mem} | {xla} |")
   lines += ["", "Reference: the same PruningNet step in PyTorch eager, written as MetaPruning "
             "writes it (`gp_jax/bench_torch.py`), same architecture, batch and threads. "
             "Utilisation: the step's XLA flops per second over a 2048^2 float32 matmul's, "
-            "measured in the same process."]
+            "measured in the same process. Configurations: distinct sampled configurations "
+            "(by MACs) that ran through the one compiled step. Peak RSS is the whole "
+            "process's (compile, init, steps); the step is compiled before the state is "
+            "allocated, as the stage does. XLA: the step's arguments (the train state) and "
+            "temporaries from its memory analysis. `cpu_low_memory` rows set "
+            "`config.cpu_low_memory` (`gp_jax/xla_flags.py`; the ResNet-50 config's default)."]
   return "\n".join(lines)
 
 
