@@ -86,6 +86,39 @@ class DepthwiseConv(nn.Module):
     return y
 
 
+def pointwise_as_dot() -> bool:
+  """XLA:CPU runs 1x1 convs faster as one (N*H*W, Cin) x (Cin, Cout) matrix
+  product: e.g. 8x56x56x256 -> 64 with gradients 48 -> 12 ms; the masked
+  ResNet-50 forward + backward at batch 8, 1.70 -> 1.10 s, MobileNetV2-1.4's
+  0.99 -> 0.80 s. (A 4-d einsum instead made MobileNetV2's backward slower, 1.23 s.)
+  Other backends use the conv."""
+  return jax.default_backend() == "cpu"
+
+
+class PointwiseConv(nn.Module):
+  """A 1x1 conv with linen Conv's parameters ("kernel" (1, 1, Cin, Cout), "bias")
+  computed as a 2-d matrix product over channels (a strided one subsamples first,
+  as "SAME" padding does); `kernel`, when given, is a generated kernel."""
+  conv_kwargs: dict
+
+  @nn.compact
+  def __call__(self, x, kernel=None):
+    kw = self.conv_kwargs
+    dtype = kw["dtype"]
+    if kernel is None:
+      kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                          (1, 1, x.shape[-1], kw["features"]), jnp.float32)
+    stride = kw["strides"]
+    if stride > 1:
+      x = x[:, ::stride, ::stride, :]
+    n, h, w, c = x.shape
+    y = x.astype(dtype).reshape(n * h * w, c) @ kernel[0, 0].astype(dtype)
+    y = y.reshape(n, h, w, -1)
+    if kw["use_bias"]:
+      y = y + self.param("bias", nn.initializers.zeros, (kw["features"],)).astype(dtype)
+    return y
+
+
 class Layer(nn.Module):
   """A conv / depthwise conv / dense layer with its BatchNorm.
 
@@ -110,6 +143,8 @@ class Layer(nn.Module):
         dtype=self.dtype)
     if op.kind == "depthwise" and depthwise_by_shifts():
       y = DepthwiseConv(conv_kwargs, name="conv")(x, kernel)
+    elif op.kind == "conv" and op.kernel == 1 and pointwise_as_dot():
+      y = PointwiseConv(conv_kwargs, name="conv")(x, kernel)
     elif kernel is None:
       y = nn.Conv(**conv_kwargs, name="conv")(x)
     else:

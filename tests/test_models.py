@@ -1,4 +1,5 @@
 """Masked and sliced networks derived from the spec agree; one compile serves all configurations."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -85,3 +86,30 @@ def test_depthwise_by_shifts_equals_xla_grouped_conv(size, kernel, stride):
                          dimension_numbers=("NHWC", "HWIO", "NHWC")))]
   for g_shift, g_conv in zip(*grads):
     np.testing.assert_allclose(g_shift, g_conv, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("size,stride,use_bias", [(8, 1, False), (8, 2, False), (7, 2, True),
+                                                  (5, 1, True)])
+def test_pointwise_as_dot_equals_linen_conv(size, stride, use_bias):
+  kx, kp = jax.random.split(jax.random.key(size + stride))
+  x = jax.random.normal(kx, (2, size, size, 6))
+  kwargs = dict(features=5, kernel_size=(1, 1), strides=stride, padding="SAME",
+                use_bias=use_bias, feature_group_count=1, dtype=jnp.float32)
+  conv = nn.Conv(**kwargs)
+  variables = conv.init(kp, x)
+  if use_bias:
+    variables = jax.tree.map(lambda v: v + 0.5, variables)
+  dot = models.PointwiseConv(kwargs)
+  # Same parameter tree (checkpoints and slicing do not care which one ran) ...
+  assert (jax.tree.map(jnp.shape, dot.init(kp, x))
+          == jax.tree.map(jnp.shape, variables))
+  np.testing.assert_allclose(dot.apply(variables, x), conv.apply(variables, x),
+                             rtol=1e-5, atol=1e-5)
+  # ... and with a generated kernel, the gradients agree too.
+  kernel = variables["params"]["kernel"]
+  rest = {"params": {k: v for k, v in variables["params"].items() if k != "kernel"}}
+  grads = [jax.grad(lambda a, b, f=f: (f(a, b) ** 2).sum(), argnums=(0, 1))(x, kernel)
+           for f in (lambda a, b: dot.apply(rest, a, b),
+                     lambda a, b: conv.apply({"params": {**rest["params"], "kernel": b}}, a))]
+  for g_dot, g_conv in zip(*grads):
+    np.testing.assert_allclose(g_dot, g_conv, rtol=1e-4, atol=1e-4)
