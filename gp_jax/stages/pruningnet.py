@@ -49,6 +49,8 @@ def make_train_step(model, spec, sampler, schedule, *, configs_per_step: int,
     return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
 
   def loss_fn(params, images, labels, widths):
+    if configs_per_step == 1:  # no vmap: its batch dimension would reach every product
+      return config_loss(params, images[0], labels[0], widths[0])
     losses, accs = jax.vmap(config_loss, in_axes=(None, 0, 0, 0))(
         params, images, labels, widths)
     return losses.mean(), accs.mean()
