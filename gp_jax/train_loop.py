@@ -21,8 +21,9 @@ def restore_or(ckpts, state, label: str, writer=None, init=None):
 
   With `init`, `state` is only the restore target (ShapeDtypeStructs with
   shardings will do) and `init()` makes the initial state when nothing is
-  restored, so a resumed run never allocates it. On resume, metric rows this stage logged after the checkpoint are dropped
-  (they are logged again), so metrics.jsonl reads as one uninterrupted run.
+  restored, so a resumed run never allocates it. On resume, metric rows this
+  stage logged after the checkpoint are dropped (they are logged again), so
+  metrics.jsonl reads as one uninterrupted run.
   """
   restored, step = ckpts.restore_latest(state)
   if restored is None:

@@ -42,6 +42,19 @@ def test_trains_writes_outputs_and_resumes(tmp_path):
   assert steps_logged(workdir) == [1, 2, 3, 4, 5, 6]
   assert "6" in os.listdir(os.path.join(workdir, "pruningnet"))
 
+  # Run again: complete, nothing to do; unless the final checkpoint is unreadable.
+  third = run_main(workdir, "--config.pruningnet.steps=6")
+  assert third.returncode == 0, third.stderr[-3000:]
+  assert "complete at step 6; skipping" in third.stdout
+  assert steps_logged(workdir) == [1, 2, 3, 4, 5, 6]
+  biggest = max(glob.glob(os.path.join(workdir, "pruningnet", "6", "**", "d", "*"),
+                          recursive=True), key=os.path.getsize)
+  os.truncate(biggest, os.path.getsize(biggest) // 3)
+  fourth = run_main(workdir, "--config.pruningnet.steps=6")
+  assert fourth.returncode == 0, fourth.stderr[-3000:]
+  assert "skipping" not in fourth.stdout and "resuming from step 4" in fourth.stdout
+  assert steps_logged(workdir) == [1, 2, 3, 4, 5, 6]
+
 
 def test_bad_stage_and_override_exit_2(tmp_path):
   proc = run_main(str(tmp_path / "w"), "--stages=prunignet")

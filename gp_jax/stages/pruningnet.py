@@ -144,16 +144,20 @@ def _run(config, workdir, mesh) -> dict:
   tx = optim.make_optimizer(c, c.steps)
   ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE), keep=c.max_to_keep)
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
+  abstract = jax.eval_shape(lambda: create_state(model, spec, tx, config.seed))
+  state_shardings = sharding.state_shardings(mesh, abstract)
+  target = sharding.with_shardings(abstract, state_shardings)
   finished = [r for r in read_metrics(workdir, STAGE + "_eval") if r["step"] == c.steps]
-  if finished and ckpts.latest_step() == c.steps:  # a rerun: nothing left to do here
-    writer.close()
-    print(f"pruningnet: complete at step {c.steps}; skipping")
-    return {k: v for k, v in finished[-1].items() if k.startswith("holdout_")}
+  if finished and ckpts.latest_step() == c.steps:  # a rerun of the pipeline?
+    # Only if that checkpoint reads (an unreadable one is moved aside, and the
+    # stage resumes from the one before).
+    if ckpts.restore_latest(target)[1] == c.steps:
+      writer.close()
+      print(f"pruningnet: complete at step {c.steps}; skipping")
+      return {k: v for k, v in finished[-1].items() if k.startswith("holdout_")}
   local = data.train_batches(splits.train, c.batch_size, seed=config.seed,
                              process_index=jax.process_index(),
                              process_count=jax.process_count())
-  abstract = jax.eval_shape(lambda: create_state(model, spec, tx, config.seed))
-  state_shardings = sharding.state_shardings(mesh, abstract)
   batch_sharding = sharding.batch_sharding(mesh)
   # Compiled before the state exists, and the compiler's freed memory handed back,
   # so the compiler's memory and the state's do not add up in the peak.
@@ -162,11 +166,10 @@ def _run(config, workdir, mesh) -> dict:
       configs_per_step=c.configs_per_step, label_smoothing=c.label_smoothing,
       seed=config.seed), in_shardings=(state_shardings, batch_sharding),
       out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0).lower(
-          sharding.with_shardings(abstract, state_shardings),
-          abstract_batch(local[0], c.batch_size, batch_sharding)).compile()
+          target, abstract_batch(local[0], c.batch_size, batch_sharding)).compile()
   host_memory.release_freed()
   state, start = train_loop.restore_or(
-      ckpts, sharding.with_shardings(abstract, state_shardings), STAGE, writer,
+      ckpts, target, STAGE, writer,
       init=lambda: create_sharded_state(model, spec, tx, config.seed, mesh)[0])
   state = train_loop.train(
       label=STAGE, state=state, step_fn=step_fn,
