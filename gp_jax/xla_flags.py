@@ -10,10 +10,10 @@ copy insertion with region analysis (no defensive copies of donated parameters
 that are read after their update is scheduled) and the sequential scheduler
 instead of the concurrency-optimised one (fewer buffers live at once). On
 ResNet-50's PruningNet (batch 8, 224x224, one CPU device) the step's
-temporaries fall from 1.96 to 0.74 GiB, the random init's from 4.36 to 0.84 GiB,
-and the step ran faster; on the small digits and MobileNetV2 steps it ran about
-10-15% slower (BENCHMARKS.md, table 1). The flags are for the CPU only; other
-backends ignore them.
+temporaries fall from 1.93 to 0.95 GiB, the random init's from 4.36 to 0.84 GiB,
+and the step ran 1.13x faster; MobileNetV2's 1.16x faster at 0.83x the peak
+RSS; the digits step 13% slower (BENCHMARKS.md, table 1). The flags are for the
+CPU only; other backends ignore them.
 """
 from __future__ import annotations
 
