@@ -13,7 +13,7 @@ by keeping the first k channels along every axis.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -68,24 +68,6 @@ def depthwise_conv(x, kernel, stride: int):
   return y
 
 
-class DepthwiseConv(nn.Module):
-  """A depthwise conv with linen Conv's parameters ("kernel" (k, k, 1, C), "bias"),
-  computed by `depthwise_conv`; `kernel`, when given, is a generated kernel."""
-  conv_kwargs: dict
-
-  @nn.compact
-  def __call__(self, x, kernel=None):
-    kw = self.conv_kwargs
-    dtype = kw["dtype"]
-    if kernel is None:
-      shape = (*kw["kernel_size"], 1, kw["features"])
-      kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, jnp.float32)
-    y = depthwise_conv(x.astype(dtype), kernel.astype(dtype), kw["strides"])
-    if kw["use_bias"]:
-      y = y + self.param("bias", nn.initializers.zeros, (kw["features"],)).astype(dtype)
-    return y
-
-
 def pointwise_as_dot() -> bool:
   """XLA:CPU runs 1x1 convs faster as one (N*H*W, Cin) x (Cin, Cout) matrix
   product: e.g. 8x56x56x256 -> 64 with gradients 48 -> 12 ms; the masked
@@ -95,25 +77,31 @@ def pointwise_as_dot() -> bool:
   return jax.default_backend() == "cpu"
 
 
-class PointwiseConv(nn.Module):
-  """A 1x1 conv with linen Conv's parameters ("kernel" (1, 1, Cin, Cout), "bias")
-  computed as a 2-d matrix product over channels (a strided one subsamples first,
-  as "SAME" padding does); `kernel`, when given, is a generated kernel."""
+def pointwise_conv(x, kernel, stride: int):
+  """NHWC 1x1 conv with `kernel` (1, 1, Cin, Cout) as a 2-d matrix product over
+  channels; a strided one subsamples first, as "SAME" padding does."""
+  if stride > 1:
+    x = x[:, ::stride, ::stride, :]
+  n, h, w, c = x.shape
+  return (x.reshape(n * h * w, c) @ kernel[0, 0]).reshape(n, h, w, -1)
+
+
+class CustomConv(nn.Module):
+  """A conv with linen Conv's parameters ("kernel" (k, k, Cin or 1, Cout), "bias")
+  computed by `fn(x, kernel, stride)` (`depthwise_conv`, `pointwise_conv`);
+  `kernel`, when given, is a generated kernel."""
   conv_kwargs: dict
+  fn: Callable
 
   @nn.compact
   def __call__(self, x, kernel=None):
     kw = self.conv_kwargs
     dtype = kw["dtype"]
     if kernel is None:
-      kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                          (1, 1, x.shape[-1], kw["features"]), jnp.float32)
-    stride = kw["strides"]
-    if stride > 1:
-      x = x[:, ::stride, ::stride, :]
-    n, h, w, c = x.shape
-    y = x.astype(dtype).reshape(n * h * w, c) @ kernel[0, 0].astype(dtype)
-    y = y.reshape(n, h, w, -1)
+      cin = x.shape[-1] // kw["feature_group_count"]
+      shape = (*kw["kernel_size"], cin, kw["features"])
+      kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, jnp.float32)
+    y = self.fn(x.astype(dtype), kernel.astype(dtype), kw["strides"])
     if kw["use_bias"]:
       y = y + self.param("bias", nn.initializers.zeros, (kw["features"],)).astype(dtype)
     return y
@@ -142,9 +130,9 @@ class Layer(nn.Module):
         feature_group_count=self.features if op.kind == "depthwise" else 1,
         dtype=self.dtype)
     if op.kind == "depthwise" and depthwise_by_shifts():
-      y = DepthwiseConv(conv_kwargs, name="conv")(x, kernel)
+      y = CustomConv(conv_kwargs, depthwise_conv, name="conv")(x, kernel)
     elif op.kind == "conv" and op.kernel == 1 and pointwise_as_dot():
-      y = PointwiseConv(conv_kwargs, name="conv")(x, kernel)
+      y = CustomConv(conv_kwargs, pointwise_conv, name="conv")(x, kernel)
     elif kernel is None:
       y = nn.Conv(**conv_kwargs, name="conv")(x)
     else:

@@ -99,7 +99,7 @@ def test_pointwise_as_dot_equals_linen_conv(size, stride, use_bias):
   variables = conv.init(kp, x)
   if use_bias:
     variables = jax.tree.map(lambda v: v + 0.5, variables)
-  dot = models.PointwiseConv(kwargs)
+  dot = models.CustomConv(kwargs, models.pointwise_conv)
   # Same parameter tree (checkpoints and slicing do not care which one ran) ...
   assert (jax.tree.map(jnp.shape, dot.init(kp, x))
           == jax.tree.map(jnp.shape, variables))
