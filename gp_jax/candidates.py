@@ -3,8 +3,9 @@
 For a configuration: generate the weights, recompute BatchNorm statistics
 exactly on training images (one train-mode pass with momentum 0 over all
 recalibration batches together stores their exact mean and variance), then
-measure top-1 on the held-out split. Shapes never depend on the configuration,
-so one compiled evaluator serves every configuration.
+measure top-1, top-5 and the cross-entropy on the held-out split (the search's
+`search.reward` picks one). Shapes never depend on the configuration, so one
+compiled evaluator serves every configuration.
 """
 from __future__ import annotations
 
@@ -32,27 +33,38 @@ def recalibrate_batch_stats(model, params, widths, images):
   return updates["batch_stats"]
 
 
-def top1(model, params, batch_stats, widths, eval_set) -> jax.Array:
-  """Top-1 accuracy over a stacked eval set (padding excluded)."""
+METRICS = ("top1", "top5", "neg_loss")
+
+
+def held_out_metrics(model, params, batch_stats, widths, eval_set) -> dict:
+  """{top1, top5, neg_loss (minus the mean cross-entropy)} over a stacked eval set,
+  padding excluded. The loss is continuous: it separates candidates that tie in top-1."""
   variables = {"params": params, "batch_stats": batch_stats}
 
-  def body(correct, batch):
+  def body(sums, batch):
     logits = model.apply(variables, batch["image"], widths, train=False)
-    hits = (jnp.argmax(logits, -1) == batch["label"]) * batch["mask"]
-    return correct + hits.sum(), None
+    label, mask = batch["label"], batch["mask"]
+    label_logit = jnp.take_along_axis(logits, label[:, None], axis=-1)
+    rank = jnp.sum(logits > label_logit, axis=-1)  # classes scored above the label
+    loss = -jax.nn.log_softmax(logits)[jnp.arange(len(label)), label]
+    hit1 = (jnp.argmax(logits, -1) == label) * mask
+    return (sums[0] + hit1.sum(), sums[1] + ((rank < 5) * mask).sum(),
+            sums[2] + (loss * mask).sum()), None
 
-  correct, _ = jax.lax.scan(body, jnp.zeros((), jnp.float32), eval_set)
-  return correct / eval_set["mask"].sum()
+  zero = jnp.zeros((), jnp.float32)
+  (top1, top5, loss), _ = jax.lax.scan(body, (zero, zero, zero), eval_set)
+  n = eval_set["mask"].sum()
+  return {"top1": top1 / n, "top5": top5 / n, "neg_loss": -loss / n}
 
 
-def score(model, params, widths, recal_images, eval_set) -> jax.Array:
-  """Held-out top-1 of one configuration after exact BN recalibration."""
+def score(model, params, widths, recal_images, eval_set) -> dict:
+  """Held-out metrics of one configuration after exact BN recalibration."""
   stats = recalibrate_batch_stats(model, params, widths, recal_images)
-  return top1(model, params, stats, widths, eval_set)
+  return held_out_metrics(model, params, stats, widths, eval_set)
 
 
 def make_population_scorer(model, vmap_chunk: int = 0, mesh=None):
-  """`scores(params, widths (P, G) numpy, recal_images, eval_set) -> (P,) numpy`.
+  """`scores(params, widths (P, G) numpy, recal_images, eval_set) -> {metric: (P,) numpy}`.
 
   The whole population is scored in one compiled call (one compilation per
   population size). With a `mesh`, the population is split over all its
@@ -76,8 +88,8 @@ def make_population_scorer(model, vmap_chunk: int = 0, mesh=None):
 
   if mesh is None:
     jitted = jax.jit(local_scores)
-    return lambda params, widths, recal, eval_set: np.asarray(
-        jitted(params, jnp.asarray(widths), recal, eval_set))
+    return lambda params, widths, recal, eval_set: jax.tree.map(
+        np.asarray, jitted(params, jnp.asarray(widths), recal, eval_set))
 
   from jax.sharding import PartitionSpec as P
   from gp_jax import sharding
@@ -90,6 +102,7 @@ def make_population_scorer(model, vmap_chunk: int = 0, mesh=None):
   def scores(params, widths, recal, eval_set):
     widths = np.asarray(widths)
     padded = sharding.put(sharding.padded_population(widths, mesh), split)
-    return np.asarray(jitted(params, padded, recal, eval_set))[:len(widths)]
+    return jax.tree.map(lambda x: np.asarray(x)[:len(widths)],
+                        jitted(params, padded, recal, eval_set))
 
   return scores

@@ -1,9 +1,8 @@
 """Turning an ml_collections config into the objects the stages use."""
 from __future__ import annotations
 
-from gp_jax import channels
+from gp_jax import channels, datasets
 from gp_jax.architectures import get_spec
-from gp_jax.dataset_info import get_dataset_info
 from gp_jax.errors import UserError
 from gp_jax.search.env import PruningEnv
 from gp_jax.spec import ArchSpec
@@ -11,7 +10,7 @@ from gp_jax.spec import ArchSpec
 
 def spec_from_config(config) -> ArchSpec:
   """The architecture spec for `config.model` on `config.dataset`."""
-  info = get_dataset_info(config.dataset.name)
+  info = datasets.info(config.dataset)
   resolution = config.dataset.get("resolution", None) or info.resolution
   if not isinstance(resolution, int) or resolution < 1:
     raise UserError(f"dataset.resolution must be a positive integer, got {resolution!r}")

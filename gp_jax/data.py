@@ -1,10 +1,10 @@
-"""Input pipelines: splits (train / held-out search split / test) fed by grain.
+"""Input pipelines: batches of a split (see `splits`, `datasets`) fed by grain.
 
-Every dataset yields the same three splits. The *held-out* split is carved from
-the training set and never used to train the PruningNet: the search scores
+Every dataset kind yields the same three splits. The *held-out* split is carved
+from the training set and never used to train the PruningNet: the search scores
 candidates on it, and the test split is touched only by the final evaluation.
-`digits` lives in memory (`ArraySplit`); CIFAR-10 and ImageNet are read from
-tfds ArrayRecord files (`SourceSplit`, see `tfds_data`) and augmented per image
+In-memory arrays (`ArraySplit`: digits, npz) and random-access sources
+(`SourceSplit`: tfds ArrayRecord, image files) are augmented per image
 (`augment`), in grain worker processes when `dataset.worker_count > 0`.
 
 Training batches come from a grain `MapDataset` indexed by step: batch `s` is a
@@ -15,73 +15,14 @@ Each JAX process reads and augments only its slice of each global batch.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import grain
 import numpy as np
 
-from gp_jax import augment
 from gp_jax.errors import UserError
-
-
-def _identity(record):
-  return record
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class ArraySplit:
-  """In-memory images (N, H, W, C), already normalised float32, and int32 labels."""
-  images: np.ndarray
-  labels: np.ndarray
-  train_fn: Callable = functools.partial(augment.random_shift, pad=4)
-  eval_fn: Callable = _identity
-
-  def __len__(self):
-    return len(self.labels)
-
-  def raw(self, index):
-    return {"image": self.images[index], "label": self.labels[index]}
-
-  def __getitem__(self, index):
-    return self.raw(index)
-
-  def subset(self, indices) -> "ArraySplit":
-    return dataclasses.replace(self, images=self.images[indices], labels=self.labels[indices])
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class SourceSplit:
-  """Examples `indices` of a random-access source (a tfds ArrayRecord data source).
-
-  `raw(i)` reads (and decodes) one record; `train_fn(record, rng)` augments it
-  for training, `eval_fn(record)` preprocesses it deterministically.
-  """
-  source: Any
-  indices: np.ndarray
-  train_fn: Callable
-  eval_fn: Callable
-
-  def __len__(self):
-    return len(self.indices)
-
-  def raw(self, index):
-    record = self.source[int(self.indices[index])]
-    return {"image": record["image"], "label": record["label"]}
-
-  def __getitem__(self, index):
-    return self.eval_fn(self.raw(index))
-
-  def subset(self, indices) -> "SourceSplit":
-    return dataclasses.replace(self, indices=self.indices[indices])
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Splits:
-  train: Any    # ArraySplit | SourceSplit
-  holdout: Any  # the search's reward split, carved from train
-  test: Any
+from gp_jax.splits import ArraySplit
 
 
 class _Raw:
@@ -111,65 +52,6 @@ class _EvalRecords:
     record = dict(self._split[min(index, n - 1)])
     record["mask"] = np.float32(index < n)
     return record
-
-
-def _resize_bilinear(images: np.ndarray, size: int) -> np.ndarray:
-  """(N, h, w) -> (N, size, size) bilinear, align-corners=False, in numpy."""
-  n, h, w = images.shape
-
-  def coords(src, dst):
-    x = (np.arange(dst) + 0.5) * src / dst - 0.5
-    x = np.clip(x, 0, src - 1)
-    lo = np.floor(x).astype(int)
-    hi = np.minimum(lo + 1, src - 1)
-    return lo, hi, (x - lo).astype(np.float32)
-
-  y0, y1, fy = coords(h, size)
-  x0, x1, fx = coords(w, size)
-  top = images[:, y0][:, :, x0] * (1 - fx) + images[:, y0][:, :, x1] * fx
-  bottom = images[:, y1][:, :, x0] * (1 - fx) + images[:, y1][:, :, x1] * fx
-  return top * (1 - fy)[None, :, None] + bottom * fy[None, :, None]
-
-
-@functools.lru_cache(maxsize=4)
-def load_digits(resolution: int = 32, holdout_size: int = 300,
-                test_fraction: float = 0.2) -> Splits:
-  """scikit-learn's bundled 8x8 digits (1,797 images, offline), upsampled.
-
-  The split is fixed (its own seed, independent of the experiment seed):
-  360 test images, `holdout_size` held-out search images, the rest train.
-  """
-  from sklearn.datasets import load_digits as sk_load_digits  # bundled, offline
-  raw = sk_load_digits()
-  images = raw.images.astype(np.float32) / 16.0  # values 0..16 -> [0, 1]
-  images = _resize_bilinear(images, resolution)
-  images = ((images - 0.5) / 0.5)[..., None].astype(np.float32)
-  labels = raw.target.astype(np.int32)
-  order = np.random.default_rng(20191122).permutation(len(labels))
-  n_test = int(round(test_fraction * len(labels)))
-  test, rest = order[:n_test], order[n_test:]
-  if not 0 < holdout_size < len(rest) // 2:
-    raise UserError(f"dataset.holdout_size must be in (0, {len(rest) // 2}) for digits, "
-                    f"got {holdout_size}")
-  holdout, train = rest[:holdout_size], rest[holdout_size:]
-  pick = lambda idx: ArraySplit(images[idx], labels[idx])  # pylint: disable=unnecessary-lambda-assignment
-  return Splits(train=pick(train), holdout=pick(holdout), test=pick(test))
-
-
-def check_available(dataset_config) -> None:
-  """A one-line UserError (with the command that prepares it) if the dataset is missing."""
-  if dataset_config.name != "digits":
-    from gp_jax import tfds_data
-    tfds_data.check_available(dataset_config)
-
-
-def load_splits(dataset_config, resolution: int) -> Splits:
-  """The splits of `dataset_config.name`."""
-  name = dataset_config.name
-  if name == "digits":
-    return load_digits(resolution, dataset_config.get("holdout_size", 300))
-  from gp_jax import tfds_data
-  return tfds_data.load_splits(dataset_config, resolution)
 
 
 class _ProcessSlice:

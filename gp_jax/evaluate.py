@@ -19,10 +19,10 @@ import ml_collections
 import numpy as np
 from absl import flags
 
-from gp_jax import checkpoints, cli, data, distributed, io_utils, models, workdir_lock
-from gp_jax.dataset_info import get_dataset_info
+from gp_jax import checkpoints, cli, data, datasets, distributed, io_utils, models, workdir_lock
 from gp_jax.errors import UserError
-from gp_jax.stages.retrain import NETWORK_FILE, STAGE as RETRAIN, spec_from_record
+from gp_jax.stages.retrain import (NETWORK_FILE, STAGE as RETRAIN, input_norm_from_record,
+                                   spec_from_record)
 
 ROLES = ("pruned", "uniform", "unpruned")
 
@@ -78,11 +78,10 @@ def measure_latency_ms(apply, variables, image_shape, batch: int, runs: int) -> 
 
 def evaluate_network(path: str) -> dict:
   spec, widths, variables, record, step = load_network(path)
-  model = models.ConvNet(spec, widths,
-                         input_norm=get_dataset_info(record["dataset"]["name"]).input_norm)
+  model = models.ConvNet(spec, widths, input_norm=input_norm_from_record(record))
   apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
   ds = ml_collections.ConfigDict(record["dataset"])
-  splits = data.load_splits(ds, spec.resolution)
+  splits = datasets.load_splits(ds, spec.resolution)
   e = record["eval"]
   top1 = top5 = 0.0
   for batch in data.eval_batches(splits.test, e["batch_size"], ds.get("worker_count", 0)):
@@ -103,6 +102,7 @@ def evaluate_network(path: str) -> dict:
                                        e["latency_batch_size"], e["latency_runs"]),
       "latency_batch_size": e["latency_batch_size"],
       "widths": list(widths), "step": int(step), "device": jax.devices()[0].device_kind,
+      "dataset": record["dataset"]["name"], "class_names": record.get("class_names"),
   }
 
 

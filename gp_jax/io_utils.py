@@ -33,6 +33,11 @@ def read_json(path: str):
     return json.load(f)
 
 
+def read_jsonl(path: str) -> list:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 def save_figure(fig, path: str) -> None:
   """Saves a matplotlib figure atomically as PNG."""
   directory = os.path.dirname(os.path.abspath(path))

@@ -19,7 +19,7 @@ import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from gp_jax import (cli, data, distributed, evaluate, preemption, sharding, validation,
+from gp_jax import (cli, datasets, distributed, evaluate, preemption, sharding, validation,
                     workdir_lock, xla_flags)
 from gp_jax.errors import UserError, unknown_name
 from gp_jax.stages import pruningnet, retrain, search
@@ -51,7 +51,7 @@ def main(argv):
       raise unknown_name("stage", stage, STAGES)
   validation.validate(config)  # every check before anything is written
   if set(_STAGES.value) & {"pruningnet", "search", "retrain"}:
-    data.check_available(config.dataset)
+    datasets.check_available(config.dataset)
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   sharding.make_mesh(config)  # the mesh fits the devices, the batches split over it
   # The primary process holds the workdir (the others write only checkpoint shards).

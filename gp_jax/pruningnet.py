@@ -19,7 +19,7 @@ import numpy as np
 
 from gp_jax import layer_graph as lg
 from gp_jax.aggregator import GraphAggregator
-from gp_jax.dataset_info import get_dataset_info
+from gp_jax import datasets
 from gp_jax.models import ConvNet
 from gp_jax.spec import ArchSpec
 
@@ -86,7 +86,7 @@ def pruningnet_from_config(spec: ArchSpec, config, bn_momentum: float = 0.9) -> 
   return PruningNet(spec, lg.build_layer_graph(spec), gcn_features=c.gcn_features,
                     gcn_layers=c.gcn_layers, head_hidden=c.head_hidden,
                     bn_momentum=bn_momentum,
-                    input_norm=get_dataset_info(config.dataset.name).input_norm)
+                    input_norm=datasets.info(config.dataset).input_norm)
 
 
 def count_pruningnet_params(spec: ArchSpec, config) -> int:

@@ -1,13 +1,19 @@
-"""The small-scale reproduction of the paper's claim: methods x targets x seeds on digits.
+"""The paper's claim, tested: search methods and controls on Fashion-MNIST (ResNet-20).
 
-    python -m gp_jax.study --workdir=runs/study            # writes STUDY.md
-    python -m gp_jax.study --workdir=runs/study --seeds=0 --targets=0.5 --methods=graph_rl,uniform
+    make study                                     # -> STUDY.md, runs/study
+    python -m gp_jax.study --workdir=runs/study --seeds=0,1,2
+    python -m gp_jax.study --dataset=digits        # the quick, too-easy variant
 
-For each seed one PruningNet is trained; every method searches each MACs target
-from it with the same evaluation budget; each found configuration is retrained
-from scratch with the same schedule and seed and evaluated on the test split.
-The table reports retrained top-1 (mean ± std over seeds). Everything resumes:
-rerunning skips finished pieces. Not run in CI (about an hour on 2 CPU cores).
+Per seed one PruningNet; from it, every method and control searches 0.3 MACs
+with the same budget (`--evaluations` candidates; RL: episodes, AMC's 100
+warm-up included), and `graph_rl`, `amc` and `random` also 0.5. Exploration
+streams differ per method; the PruningNet and the held-out images are shared,
+so the comparisons are paired per seed. The configurations found at 0.3 by
+`graph_rl`, `amc`, `random` and `uniform` are retrained from scratch for the
+seeds in `--retrain_seeds` and evaluated on the test split. Every piece
+resumes: rerunning skips finished searches and continues an interrupted one
+from its last round. Not run in CI (hours on 2 CPU cores; STUDY.md says how
+long it took and where).
 """
 from __future__ import annotations
 
@@ -19,106 +25,271 @@ import jax
 import numpy as np
 from absl import flags
 
-from configs import digits_resnet20
+from configs import digits_resnet20, fashion_mnist_resnet20
 from gp_jax import cli, evaluate, io_utils
-from gp_jax.search.methods import METHODS
+from gp_jax.errors import UserError
+from gp_jax.search import plots
 from gp_jax.stages import pruningnet, retrain, search
 
+# (label, method, rl.state): the methods and controls
+RUNS = {
+    "graph_rl": ("graph_rl", ""),
+    "amc": ("amc", ""),
+    "graph_rl+gcn_untrained": ("graph_rl", "gcn_untrained"),
+    "graph_rl+gcn_shuffled": ("graph_rl", "gcn_shuffled"),
+    "evolution": ("evolution", ""),
+    "random": ("random", ""),
+    "uniform": ("uniform", ""),
+}
+RL_LABELS = ("graph_rl", "amc", "graph_rl+gcn_untrained", "graph_rl+gcn_shuffled")
+RETRAINED = ("graph_rl", "amc", "random", "uniform")
+
 _WORKDIR = flags.DEFINE_string("workdir", "runs/study", "Where every run of the study lives.")
-_METHODS = flags.DEFINE_list("methods", ["graph_rl", "amc", "evolution", "random", "uniform"],
-                             "Search methods to compare.")
-_TARGETS = flags.DEFINE_list("targets", ["0.5", "0.3"], "MACs ratios.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-_OUTPUT = flags.DEFINE_string("output", "STUDY.md", "The markdown table to write.")
+_DATASET = flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "digits"],
+                             "fashion_mnist (the study) or digits (quick, too easy).")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (one PruningNet each).")
+_LOW = flags.DEFINE_list("low_target_runs", list(RUNS), "Runs searching the low target.")
+_HIGH = flags.DEFINE_list("high_target_runs", ["graph_rl", "amc", "random"],
+                          "Runs also searching the high target.")
+_TARGETS = flags.DEFINE_list("targets", ["0.3", "0.5"], "Low and high MACs targets.")
+_EVALUATIONS = flags.DEFINE_integer("evaluations", 320, "Candidates per search (RL: episodes).")
+_WIDTH = flags.DEFINE_float("width", 0.5, "ResNet-20 width multiplier (0.5: a quarter of the "
+                            "MACs, so the study fits a 2-core CPU).")
+_RETRAIN_SEEDS = flags.DEFINE_list("retrain_seeds", ["0"], "Seeds whose 0.3 results are "
+                                   "retrained and tested.")
+_OUTPUT = flags.DEFINE_string("output", "STUDY.md", "The markdown report to write.")
+_PLOTS = flags.DEFINE_string("plots", "docs/study", "Where the report's plots go.")
 
 
-def study_config(seed: int, method: str, target: float):
-  config = digits_resnet20.get_config()
+def base_config():
+  if _DATASET.value == "digits":
+    return digits_resnet20.get_config()
+  return fashion_mnist_resnet20.get_config(str(_WIDTH.value))
+
+
+def study_config(seed: int, label: str, target: float):
+  config = base_config()
   config.seed = seed
   config.progress = False
+  method, state = RUNS[label]
   config.search.method = method
+  config.search.rl.state = state
   config.search.targets = (target,)
+  config.search.evaluations = _EVALUATIONS.value
   config.retrain.baseline = ""      # the uniform method is its own row
   config.retrain.unpruned = False
   return config
 
 
-def run_one(root: str, seed: int, method: str, target: float) -> dict:
-  """Search + retrain + eval of one (seed, method, target); cached in its report."""
-  base = os.path.join(root, f"seed{seed}")
-  pn_dir = os.path.join(base, "pruningnet_run")
-  config = study_config(seed, method, target)
+def pruningnet_dir(root: str, seed: int) -> str:
+  return os.path.join(root, f"seed{seed}", "pruningnet_run")
+
+
+def run_search(root: str, seed: int, label: str, target: float) -> dict:
+  """One search (resumed if interrupted, skipped if done) from the seed's PruningNet."""
+  config = study_config(seed, label, target)
+  pn_dir = pruningnet_dir(root, seed)
   if not os.path.exists(os.path.join(pn_dir, "pruningnet", str(config.pruningnet.steps))):
     pruningnet.run(config, pn_dir)
-  workdir = os.path.join(base, f"{method}_{target:g}")
-  report_path = os.path.join(workdir, "report.json")
-  if os.path.exists(report_path):
-    return io_utils.read_json(report_path)
+  workdir = os.path.join(root, f"seed{seed}", f"{label}_{target:g}")
   os.makedirs(workdir, exist_ok=True)
   link = os.path.join(workdir, "pruningnet")
   if not os.path.exists(link):
     os.symlink(os.path.abspath(os.path.join(pn_dir, "pruningnet")), link)
   [result] = search.run(config, workdir)
+  return result
+
+
+def run_retrain(root: str, seed: int, label: str, target: float) -> dict:
+  config = study_config(seed, label, target)
+  workdir = os.path.join(root, f"seed{seed}", f"{label}_{target:g}")
+  report_path = os.path.join(workdir, "report.json")
+  if os.path.exists(report_path):
+    return io_utils.read_json(report_path)
   retrain.run(config, workdir)
-  report = evaluate.evaluate_workdir(workdir)
-  report["proxy_top1"] = result["proxy_top1"]
-  io_utils.write_json(report_path, report)
-  return report
+  return evaluate.evaluate_workdir(workdir)
 
 
-def table(rows: dict, methods, targets, seeds) -> str:
-  def cell(values, scale=100.0, digits=2):
-    v = np.asarray(values, dtype=float) * scale
-    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if len(v) > 1 else f"{v.mean():.{digits}f}"
+def first_round(root: str, seed: int, label: str, target: float) -> list:
+  path = os.path.join(root, f"seed{seed}", f"{label}_{target:g}", "search",
+                      f"candidates_{target:g}.jsonl")
+  rows = io_utils.read_jsonl(path) if os.path.exists(path) else []
+  return [r["widths"] for r in rows if r["round"] == 0]
 
-  lines = ["| method | " + " | ".join(f"top-1 @ {t:g} MACs" for t in targets) + " | "
-           + " | ".join(f"proxy top-1 @ {t:g}" for t in targets) + " | "
-           + " | ".join(f"MACs ratio @ {t:g}" for t in targets) + " |",
-           "|---" * (1 + 3 * len(targets)) + "|"]
-  for m in methods:
-    get = lambda t, k: [rows[(s, m, t)][k] for s in seeds]
-    lines.append(f"| {m} | " + " | ".join(cell(get(t, "top1")) for t in targets) + " | "
-                 + " | ".join(cell(get(t, "proxy_top1")) for t in targets) + " | "
-                 + " | ".join(cell(get(t, "macs_ratio"), 1.0, 3) for t in targets) + " |")
-  return "\n".join(lines)
+
+def _cell(values, scale=100.0, digits=2) -> str:
+  v = np.asarray(values, dtype=float) * scale
+  if len(v) == 0:
+    return "–"
+  return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if len(v) > 1 else f"{v[0]:.{digits}f}"
+
+
+def evaluations_to_reach(curve: list, level: float):
+  """1-based evaluations until best-so-far reaches `level`, or None."""
+  hit = np.flatnonzero(np.asarray(curve) >= level - 1e-9)
+  return int(hit[0]) + 1 if len(hit) else None
+
+
+def learning_row(result: dict, last: int = 5):
+  """(warm-up mean, mean greedy reward of the last `last` rounds, learned?)."""
+  greedy = result.get("greedy_rewards") or []
+  if not greedy or "warmup_mean" not in result:
+    return None
+  tail = float(np.mean(greedy[-last:]))
+  return result["warmup_mean"], tail, tail > result["warmup_mean"]
+
+
+def report(results: dict, retrained: dict, seeds, targets, minutes: float, root: str) -> str:
+  low, high = targets
+  reward = next(iter(results.values()))["reward"]
+  pct = 100.0 if reward in ("top1", "top5") else 1.0
+  unit = "points" if pct == 100.0 else "nats"
+  lines = []
+  cfg = study_config(seeds[0], "graph_rl", low)
+  lines += [
+      f"# Study: GraphPruning vs AMC and AutoML baselines on {_DATASET.value} "
+      f"(ResNet-20 x{cfg.model.width_multiplier:g})", "",
+      f"Generated by `python -m gp_jax.study --workdir={root}` "
+      f"(finished {time.strftime('%Y-%m-%d')}): {minutes:.0f} minutes of compute on "
+      f"{platform.processor() or platform.machine()} ({_cpu_name()}, {os.cpu_count()} cores), "
+      f"jax {jax.__version__}, {jax.devices()[0].platform}.", "",
+      "## Setup", "",
+      f"- Data: {cfg.dataset.name} `{os.path.basename(cfg.dataset.path) or cfg.dataset.name}`; "
+      f"{cfg.dataset.holdout_size} training images held out for the search; each candidate is "
+      f"scored on the first {cfg.search.eval_examples or cfg.dataset.holdout_size} of them "
+      f"after BatchNorm recalibration on {cfg.search.recal_batches * cfg.search.recal_batch_size}"
+      " training images.",
+      f"- Per seed one PruningNet ({cfg.pruningnet.steps} steps of batch "
+      f"{cfg.pruningnet.batch_size}). Seeds: {', '.join(map(str, seeds))}.",
+      f"- Every search: {cfg.search.evaluations} candidates (RL: episodes; "
+      f"{cfg.search.rl.warmup_episodes} random warm-up, noise {cfg.search.rl.noise_init} x "
+      f"{cfg.search.rl.noise_decay}^episode after it, {cfg.search.rl.episodes_per_round or 4} "
+      "episodes per actor update round; AMC's defaults otherwise). "
+      f"Reward: held-out `{reward}`. Each method draws from its own random stream.",
+      "- Controls: `graph_rl+gcn_untrained` (a freshly initialised GCN), "
+      "`graph_rl+gcn_shuffled` (trained embeddings permuted across layers).", ""]
+
+  lines += [f"## Best held-out {reward} at equal budget", "",
+            f"Mean ± std over seeds ({'percent' if pct == 100 else reward}); paired difference "
+            f"to `random` per seed in {unit}.", ""]
+  header = "| method | " + " | ".join(
+      f"best @ {t:g} | minus random @ {t:g} | evals to reach random's best @ {t:g}"
+      for t in targets) + " |"
+  lines += [header, "|---" * (1 + 3 * len(targets)) + "|"]
+  for label in RUNS:
+    cells = []
+    for t in targets:
+      got = [results[(s, label, t)] for s in seeds if (s, label, t) in results]
+      if not got:
+        cells += ["–", "–", "–"]
+        continue
+      best = [r["best_reward"] for r in got]
+      diffs, reach = [], []
+      for s in seeds:
+        if (s, label, t) in results and (s, "random", t) in results:
+          r, rnd = results[(s, label, t)], results[(s, "random", t)]
+          diffs.append(r["best_reward"] - rnd["best_reward"])
+          reach.append(evaluations_to_reach(r["best_so_far"], rnd["best_reward"]))
+      per_seed = ", ".join(f"{pct * d:+.2f}" for d in diffs)
+      cells += [_cell(best, pct), f"{_cell(diffs, pct)} ({per_seed})" if diffs else "–",
+                ", ".join("never" if x is None else str(x) for x in reach) or "–"]
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+  lines += ["", "## Does the agent learn? Warm-up mean vs the greedy policy", "",
+            "Greedy: the noise-free policy's configuration, scored after each round (not "
+            "counted in the budget); last 5 rounds averaged.", "",
+            "| method | target | seed | warm-up mean | greedy, last rounds | greedy above warm-up |",
+            "|---|---|---|---|---|---|"]
+  for label in RL_LABELS:
+    for t in targets:
+      for s in seeds:
+        row = learning_row(results.get((s, label, t), {}))
+        if row:
+          lines.append(f"| {label} | {t:g} | {s} | {pct * row[0]:.2f} | {pct * row[1]:.2f} | "
+                       f"{'yes' if row[2] else '**no**'} |")
+  same = []
+  for s in seeds:
+    for t in targets:
+      a, b = first_round(root, s, "graph_rl", t), first_round(root, s, "amc", t)
+      if a and b:
+        same.append(a == b)
+  lines += ["", f"`graph_rl` and `amc` first-round candidates identical in "
+            f"{sum(same)} of {len(same)} (seed, target) pairs.", ""]
+
+  if retrained:
+    lines += [f"## Retrained test top-1 at {low:g} MACs", "",
+              f"Retrained from scratch ({cfg.retrain.steps} steps of batch "
+              f"{cfg.retrain.batch_size}, same schedule and seed for every network) on train + "
+              "held-out images; test split of "
+              f"{next(iter(retrained.values()))['test_images']} images.", "",
+              "| method | seed | test top-1 | MACs ratio | params | proxy reward |",
+              "|---|---|---|---|---|---|"]
+    for (s, label), r in sorted(retrained.items(), key=lambda kv: (kv[0][0],
+                                                                   RETRAINED.index(kv[0][1]))):
+      lines.append(f"| {label} | {s} | {100 * r['top1']:.2f} | {r['macs_ratio']:.3f} | "
+                   f"{r['params'] / 1e3:.1f}K | {pct * results[(s, label, low)]['best_reward']:.2f} |")
+  lines += ["", "## Curves", ""]
+  for s in seeds:
+    for t in targets:
+      lines.append(f"![seed {s} @ {t:g}]({_PLOTS.value}/curves_seed{s}_{t:g}.png)")
+  return "\n".join(lines) + "\n"
+
+
+def _cpu_name() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.machine()
+
+
+def plot_curves(root: str, seeds, targets):
+  for s in seeds:
+    for t in targets:
+      curves = []
+      for label in RUNS:
+        path = os.path.join(root, f"seed{s}", f"{label}_{t:g}", "search")
+        curves += plots.read_curves(path, f"{t:g}")
+      if curves:
+        plots.search_curves_plot(curves, os.path.join(_PLOTS.value, f"curves_seed{s}_{t:g}.png"),
+                                 title=f"seed {s}: search curves at {t:g} MACs")
 
 
 def main(argv):
   del argv
-  methods = _METHODS.value
-  for m in methods:
-    if m not in METHODS:
+  for label in _LOW.value + _HIGH.value:
+    if label not in RUNS:
       from gp_jax.errors import unknown_name
-      raise unknown_name("search method", m, METHODS)
+      raise unknown_name("study run", label, RUNS)
+  if len(_TARGETS.value) != 2:
+    raise UserError("--targets takes two MACs ratios: low,high")
   targets = [float(t) for t in _TARGETS.value]
   seeds = [int(s) for s in _SEEDS.value]
+  root = _WORKDIR.value
+  timing_path = os.path.join(root, "minutes.json")
+  spent = io_utils.read_json(timing_path)["minutes"] if os.path.exists(timing_path) else 0.0
   t0 = time.time()
-  rows = {}
+  results, retrained = {}, {}
+  plan = [(t, label) for t, labels in ((targets[0], _LOW.value), (targets[1], _HIGH.value))
+          for label in labels]
   for seed in seeds:
-    for target in targets:
-      for method in methods:
-        rows[(seed, method, target)] = run_one(_WORKDIR.value, seed, method, target)
-        r = rows[(seed, method, target)]
-        print(f"study: seed {seed} {method} @ {target:g}: top-1 {r['top1']:.4f} "
-              f"(proxy {r['proxy_top1']:.4f}, MACs {r['macs_ratio']:.3f}) "
-              f"[{(time.time() - t0) / 60:.1f} min]", flush=True)
-  base = digits_resnet20.get_config()
-  text = f"""# Study: GraphPruning vs baselines on digits (ResNet-20)
-
-Generated by `python -m gp_jax.study --workdir={_WORKDIR.value}` on {time.strftime('%Y-%m-%d')}
-({platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}, {jax.devices()[0].platform}).
-
-Per seed: one PruningNet ({base.pruningnet.steps} steps); every method searches each MACs
-target from it with the same budget ({base.search.evaluations} candidate evaluations; `uniform`
-needs one); each found configuration is retrained from scratch ({base.retrain.steps} steps,
-same schedule and seed) on train + held-out images and evaluated on the 360 test images.
-Seeds: {', '.join(map(str, seeds))}. Cells are mean ± std over seeds (percent for top-1).
-
-{table(rows, methods, targets, seeds)}
-
-Proxy top-1 is the search's reward: the PruningNet's accuracy on the 300 held-out
-images after BatchNorm recalibration. One test image is 0.28 points of top-1.
-"""
+    for t, label in plan:
+      r = results[(seed, label, t)] = run_search(root, seed, label, t)
+      print(f"study: seed {seed} {label} @ {t:g}: best {r['reward']} {r['best_reward']:.4f} "
+            f"[{spent + (time.time() - t0) / 60:.1f} min]", flush=True)
+      io_utils.write_json(timing_path, {"minutes": spent + (time.time() - t0) / 60})
+  for seed in [int(s) for s in _RETRAIN_SEEDS.value]:
+    for label in RETRAINED:
+      if (seed, label, targets[0]) in results:
+        retrained[(seed, label)] = run_retrain(root, seed, label, targets[0])
+        print(f"study: retrained seed {seed} {label}: test top-1 "
+              f"{retrained[(seed, label)]['top1']:.4f}", flush=True)
+        io_utils.write_json(timing_path, {"minutes": spent + (time.time() - t0) / 60})
+  plot_curves(root, seeds, targets)
+  text = report(results, retrained, seeds, targets, spent + (time.time() - t0) / 60, root)
   io_utils.write_text(_OUTPUT.value, text)
   print(text)
 

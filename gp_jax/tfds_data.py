@@ -17,10 +17,10 @@ import numpy as np
 
 from gp_jax import augment
 from gp_jax.errors import UserError
+from gp_jax.splits import HOLDOUT_SEED, SourceSplit, Splits
 
 # tfds name -> (train split, test split)
 SPLITS = {"cifar10": ("train", "test"), "imagenet2012": ("train", "validation")}
-HOLDOUT_SEED = 20191122  # the held-out sample is fixed per dataset, not per experiment
 
 
 def prepare_command(name: str, data_dir: str) -> str:
@@ -55,18 +55,17 @@ def check_available(dataset_config) -> None:
     _source(name, split, data_dir)
 
 
-def transforms(name: str, resolution: int, lighting: float):
+def transforms(name: str, resolution: int, lighting: float, flip: bool = True):
   """(train_fn, eval_fn) for the dataset at `resolution`."""
   if name == "cifar10":
-    return (functools.partial(augment.pad_crop_flip, size=resolution),
+    return (functools.partial(augment.pad_crop_flip, size=resolution, flip=flip),
             functools.partial(augment.resize_only, size=resolution))
   return (functools.partial(augment.random_resized_crop_flip, size=resolution,
-                            lighting=lighting),
+                            lighting=lighting, flip=flip),
           functools.partial(augment.resize_center_crop, size=resolution))
 
 
-def load_splits(dataset_config, resolution: int):
-  from gp_jax.data import SourceSplit, Splits
+def load_splits(dataset_config, resolution: int) -> Splits:
   name, data_dir = dataset_config.name, dataset_config.get("data_dir", "")
   train_name, test_name = SPLITS[name]
   train_source = _source(name, train_name, data_dir)
@@ -76,7 +75,8 @@ def load_splits(dataset_config, resolution: int):
     raise UserError(f"dataset.holdout_size ({holdout}) must be below half of the {n} "
                     f"{name} training examples found")
   order = np.random.default_rng(HOLDOUT_SEED).permutation(n)
-  train_fn, eval_fn = transforms(name, resolution, float(dataset_config.get("lighting", 0.0)))
+  train_fn, eval_fn = transforms(name, resolution, float(dataset_config.get("lighting", 0.0)),
+                                 bool(dataset_config.get("flip", True)))
   split = lambda source, idx: SourceSplit(source, np.sort(idx), train_fn, eval_fn)  # pylint: disable=unnecessary-lambda-assignment
   return Splits(train=split(train_source, order[holdout:]),
                 holdout=split(train_source, order[:holdout]),

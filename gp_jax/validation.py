@@ -17,9 +17,8 @@ from typing import Any, Callable
 
 import ml_collections
 
-from gp_jax import channels, optim, sharding
+from gp_jax import candidates, channels, datasets, optim, sharding
 from gp_jax.config_lib import fixed_groups_from_config, make_env, spec_from_config
-from gp_jax.dataset_info import get_dataset_info
 from gp_jax.errors import UserError, unknown_name
 
 
@@ -132,15 +131,16 @@ def _train_section(prefix: str) -> dict[str, Rule]:
 
 
 def rules() -> dict[str, Rule]:
-  from gp_jax.dataset_info import DATASETS
-  from gp_jax.search.methods import METHODS
+  from gp_jax.search.methods import METHODS, RL_STATES
   from gp_jax.stages.retrain import BASELINES, INITS
   rules = {
       "seed": integer(0),
-      "dataset.name": choice(DATASETS),
+      "dataset.name": choice(datasets.KINDS),
       "dataset.resolution": integer(0),
       "dataset.holdout_size": integer(),
       "dataset.data_dir": Rule(lambda v: isinstance(v, str), "a directory path (or '')", (3,)),
+      "dataset.path": Rule(lambda v: isinstance(v, str), "a file or folder path (or '')", (3,)),
+      "dataset.flip": boolean(),
       "dataset.worker_count": integer(0),
       "dataset.lighting": number(0, 1),
       "model.arch": text(),
@@ -173,18 +173,21 @@ def rules() -> dict[str, Rule]:
       "search.eval_batch_size": integer(),
       "search.eval_examples": integer(0),
       "search.vmap_chunk": integer(0),
+      "search.reward": choice(candidates.METRICS),
+      "search.rl.state": choice(("",) + RL_STATES),
+      "search.rl.episodes_per_round": integer(0),
+      "search.rl.greedy_every": integer(0),
       "search.rl.hidden": integer(),
       "search.rl.actor_lr": number(0, 1, low_open=True),
       "search.rl.critic_lr": number(0, 1, low_open=True),
       "search.rl.tau": number(0, 1, low_open=True),
       "search.rl.discount": number(0, 1),
       "search.rl.batch_size": integer(),
-      "search.rl.replay_size": integer(),
+      "search.rl.replay_episodes": integer(),
       "search.rl.warmup_episodes": integer(0),
       "search.rl.noise_init": number(0, 10, low_open=True),
       "search.rl.noise_decay": number(0, 1, low_open=True),
-      "search.rl.update_every": integer(),
-      "search.rl.baseline_decay": number(0, 1, high_open=True),
+      "search.rl.baseline_alpha": number(0, 1, low_open=True),
       "search.rl.macs_reward": number(-100, 100),
       "search.evolution.parents": integer(),
       "search.evolution.mutation_prob": number(0, 1),
@@ -232,7 +235,7 @@ def check_fields(config) -> None:
 
 def check_relations(config) -> None:
   """The checks that span fields."""
-  info = get_dataset_info(config.dataset.name)
+  info = datasets.info(config.dataset)
   spec = spec_from_config(config)
   fixed_groups_from_config(config, spec)
   ch = config.channels

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gp_jax import augment, data, evaluate
+from gp_jax import augment, data, evaluate, splits
 from gp_jax.stages import pruningnet, retrain, search
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,7 +55,7 @@ def keep(record, rng):
 
 
 def test_process_slices_make_the_single_process_global_batch():
-  split = data.SourceSplit(Numbered(96), np.arange(96), keep, lambda r: r)
+  split = splits.SourceSplit(Numbered(96), np.arange(96), keep, lambda r: r)
   whole = data.train_batches(split, 8, seed=3)
   parts = [data.train_batches(split, 8, seed=3, process_index=i, process_count=2)
            for i in range(2)]
@@ -69,7 +69,7 @@ def test_process_slices_make_the_single_process_global_batch():
 
 
 def test_iterate_with_workers_equals_inline_and_resumes_mid_stream():
-  split = data.SourceSplit(Numbered(40), np.arange(40), keep, lambda r: r)
+  split = splits.SourceSplit(Numbered(40), np.arange(40), keep, lambda r: r)
   ds = data.train_batches(split, 4, seed=1)
   inline = data.iterate(ds, 5, worker_count=0)
   workers = data.iterate(ds, 5, worker_count=2)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from configs import digits_resnet20
-from gp_jax import candidates, channels, costs, data, optim, sampling, validation
+from gp_jax import candidates, channels, costs, data, digits_data, optim, sampling, validation
 from gp_jax.config_lib import spec_from_config
 from gp_jax.pruningnet import kernel_shape, pruningnet_from_config
 from gp_jax.stages import pruningnet as stage
@@ -77,7 +77,7 @@ def test_train_step_compiles_once_for_many_configurations():
     return inner(state, batch)
 
   step_fn = jax.jit(counted, donate_argnums=0)
-  splits = data.load_digits(16)
+  splits = digits_data.load_digits(16)
   batches = data.train_batches(splits.train, 16, seed=0)
   losses = []
   for step in range(12):  # 12 steps x 2 configurations = 24 configurations

@@ -77,11 +77,11 @@ def test_evaluate_cli_from_checkpoint_alone(retrained):
 def test_init_from_pruningnet_matches_its_proxy(trained_workdir, tmp_path):
   """Sliced PruningNet weights (with recalibrated BN) reproduce the masked PruningNet."""
   import jax.numpy as jnp
-  from gp_jax import data, models
+  from gp_jax import data, datasets, models
   from gp_jax.pruningnet import pruningnet_from_config
   config = tiny_config()
   spec = spec_from_config(config)
-  splits = data.load_splits(config.dataset, spec.resolution)
+  splits = datasets.load_splits(config.dataset, spec.resolution)
   widths = np.maximum(np.asarray(spec.max_widths) // 2, 1)
   widths[-1] = spec.max_widths[-1]
   sliced_vars = retrain_stage.pruningnet_variables(config, spec, widths, trained_workdir, splits)

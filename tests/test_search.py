@@ -9,10 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import candidates, costs, data
+from gp_jax import candidates, costs, data, digits_data
 from gp_jax.config_lib import make_env, spec_from_config
 from gp_jax.pruningnet import pruningnet_from_config
-from gp_jax.search import methods
+from gp_jax.search import methods, rl
+from gp_jax.search.base import SearchContext
 from gp_jax.stages import search as search_stage
 from tests.conftest import link_pruningnet, tiny_config
 from tests.helpers import random_widths
@@ -24,7 +25,7 @@ def test_population_scores_equal_one_by_one_and_compile_once(trained_workdir, mo
   config = tiny_config()
   spec = spec_from_config(config)
   params, _ = search_stage.load_pruningnet(config, spec, trained_workdir)
-  splits = data.load_digits(16)
+  splits = digits_data.load_digits(16)
   recal = jnp.asarray(data.stacked_batches(data.train_batches(splits.train, 16, seed=0), 0, 2)["image"])
   eval_set = jax.tree.map(jnp.asarray, candidates.stack_eval_set(splits.holdout, 100))
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
@@ -42,23 +43,27 @@ def test_population_scores_equal_one_by_one_and_compile_once(trained_workdir, mo
     traces.clear()
     scorer = candidates.make_population_scorer(model, chunk)
     pops = [np.stack([random_widths(spec, rng) for _ in range(4)]) for _ in range(3)]
-    batched = [np.asarray(scorer(params, jnp.asarray(p), recal, eval_set)) for p in pops]
+    batched = [scorer(params, jnp.asarray(p), recal, eval_set) for p in pops]
     assert len(traces) == 1  # three different populations of 4, one compilation
     monkeypatch.setattr(candidates, "score", original_score)
     for pop, scores in zip(pops, batched):
-      expected = [float(single(jnp.asarray(w))) for w in pop]
-      np.testing.assert_allclose(scores, expected, atol=1e-6)
-      assert np.all((scores >= 0) & (scores <= 1))
+      expected = [single(jnp.asarray(w)) for w in pop]
+      for metric in candidates.METRICS:
+        np.testing.assert_allclose(scores[metric], [float(e[metric]) for e in expected],
+                                   atol=1e-5)
+      assert np.all((scores["top1"] >= 0) & (scores["top1"] <= scores["top5"])
+                    & (scores["top5"] <= 1) & (scores["neg_loss"] < 0))
 
 
 @pytest.mark.parametrize("target", [0.3, 0.5, 0.8])
 def test_action_wall_keeps_every_episode_in_budget(target):
   config = tiny_config()
   config.search.method = "amc"
-  config.search.population = 32
+  config.search.rl.episodes_per_round = 32
   spec = spec_from_config(config)
   env = make_env(config, spec, target)
-  method = methods.build_method("amc", env, config.search, seed=0, grid=np.linspace(0.1, 1, 31))
+  method = methods.build_method("amc", SearchContext(env, config.search, 0,
+                                                     np.linspace(0.1, 1, 31)))
   state = method.init_state()
   for round_ in (0, 5):  # random warm-up actions, then noisy actor actions
     widths, _ = method.propose(state, round_, None)
@@ -68,14 +73,15 @@ def test_action_wall_keeps_every_episode_in_budget(target):
     assert np.all(ratio >= target - env.tolerance - 0.01), ratio
 
 
-@pytest.mark.parametrize("method", methods.METHODS)
+@pytest.mark.parametrize("method", list(methods.METHODS) + ["graph_rl+gcn_untrained",
+                                                             "graph_rl+gcn_shuffled"])
 def test_every_method_finds_a_configuration_in_budget(trained_workdir, tmp_path, method):
   config = tiny_config()
-  config.search.method = method
+  config.search.method, _, config.search.rl.state = method.partition("+")
   workdir = str(tmp_path / "w")
   link_pruningnet(trained_workdir, workdir)
   [result] = search_stage.run(config, workdir)
-  assert result["method"] == method
+  assert result["label"] == method and result["method"] == config.search.method
   assert result["macs_ratio"] <= 0.5 + 1e-9
   spec = spec_from_config(config)
   assert result["macs"] == costs.macs(spec, result["widths"])
@@ -85,8 +91,12 @@ def test_every_method_finds_a_configuration_in_budget(trained_workdir, tmp_path,
   rows = [json.loads(l) for l in open(os.path.join(workdir, "search", "candidates.jsonl"))]
   assert len(rows) == result["evaluations"]
   assert max(r["proxy_top1"] for r in rows) == pytest.approx(result["proxy_top1"])
-  for name in ("keep_ratios_0.5.png", "accuracy_vs_macs_0.5.png"):
+  for name in ("keep_ratios_0.5.png", "accuracy_vs_macs_0.5.png", "search_curves_0.5.png"):
     assert os.path.getsize(os.path.join(workdir, "plots", name)) > 1000
+  assert result["best_so_far"] == list(np.maximum.accumulate([r["reward"] for r in rows]))
+  if config.search.method in ("graph_rl", "amc"):  # one greedy score per round of 4
+    assert len(result["greedy_rewards"]) == 4 and result["greedy_evaluations"][-1] == 16
+    assert "warmup_mean" in result
   if method != "uniform":
     assert result["macs_ratio"] >= 0.5 - config.search.macs_tolerance - 0.01
 
@@ -105,7 +115,7 @@ def test_same_seed_same_result_and_resume_after_a_crash(trained_workdir, tmp_pat
     assert os.path.exists(os.path.join(first, "search", f"result_{tag}.json"))
 
   # Crash after two rounds of the first target, then run the same command again.
-  original = methods.RLSearch.observe
+  original = rl.RLSearch.observe
   calls = []
 
   def crashing(self, *args):
@@ -114,10 +124,10 @@ def test_same_seed_same_result_and_resume_after_a_crash(trained_workdir, tmp_pat
       raise KeyboardInterrupt("simulated kill")
     return original(self, *args)
 
-  monkeypatch.setattr(methods.RLSearch, "observe", crashing)
+  monkeypatch.setattr(rl.RLSearch, "observe", crashing)
   with pytest.raises(KeyboardInterrupt):
     search_stage.run(config, crashed)
-  monkeypatch.setattr(methods.RLSearch, "observe", original)
+  monkeypatch.setattr(rl.RLSearch, "observe", original)
   assert not os.path.exists(os.path.join(crashed, "search", "result.json"))
   assert search_stage.run(config, crashed) == results_a
 

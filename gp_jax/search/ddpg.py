@@ -1,8 +1,11 @@
 """DDPG, as AMC uses it: a deterministic actor, a Q critic, target networks, replay.
 
-The agent's parameters and optimizer states live in one pytree (`AgentState`),
-updated by a pure jitted function; the replay buffer is a fixed-size set of
-arrays, so the whole search state checkpoints with orbax.
+The agent's parameters, optimizer states and reward baseline live in one
+pytree (`AgentState`), updated by a pure jitted function; the replay buffer is
+a fixed-size FIFO of arrays, so the whole search state checkpoints with orbax.
+As in AMC's `lib/agent.py`: the output layers start near zero (uniform
++-3e-3, its `init_w`), and each sampled batch's rewards have a moving average
+of batch-mean rewards subtracted (its `moving_alpha`).
 """
 from __future__ import annotations
 
@@ -16,6 +19,13 @@ import numpy as np
 import optax
 
 
+INIT_W = 3e-3  # AMC's init_w: the last layers start near zero (actions near the middle)
+
+
+def _small(key, shape, dtype=jnp.float32):
+  return jax.random.uniform(key, shape, dtype, -INIT_W, INIT_W)
+
+
 class Actor(nn.Module):
   hidden: int = 300
   lower_bound: float = 0.1
@@ -24,7 +34,7 @@ class Actor(nn.Module):
   def __call__(self, state):
     x = nn.relu(nn.Dense(self.hidden)(state))
     x = nn.relu(nn.Dense(self.hidden)(x))
-    a = nn.sigmoid(nn.Dense(1)(x))[..., 0]
+    a = nn.sigmoid(nn.Dense(1, kernel_init=_small)(x))[..., 0]
     return self.lower_bound + (1.0 - self.lower_bound) * a
 
 
@@ -36,7 +46,7 @@ class Critic(nn.Module):
     x = nn.relu(nn.Dense(self.hidden)(state))
     x = jnp.concatenate([x, action[..., None]], axis=-1)
     x = nn.relu(nn.Dense(self.hidden)(x))
-    return nn.Dense(1)(x)[..., 0]
+    return nn.Dense(1, kernel_init=_small)(x)[..., 0]
 
 
 @flax.struct.dataclass
@@ -47,13 +57,16 @@ class AgentState:
   critic_target: Any
   actor_opt: Any
   critic_opt: Any
+  baseline: Any = 0.0       # moving average of sampled batches' mean reward
+  has_baseline: Any = False  # False until the first update sets it
 
 
 class DDPG:
   """Pure functions over `AgentState`; hyper-parameters are attributes."""
 
   def __init__(self, state_dim: int, *, hidden: int, lower_bound: float,
-               actor_lr: float, critic_lr: float, tau: float, discount: float):
+               actor_lr: float, critic_lr: float, tau: float, discount: float,
+               baseline_alpha: float = 0.5):
     self.state_dim = state_dim
     self.actor = Actor(hidden, lower_bound)
     self.critic = Critic(hidden)
@@ -61,6 +74,7 @@ class DDPG:
     self.critic_tx = optax.adam(critic_lr)
     self.tau = tau
     self.discount = discount
+    self.baseline_alpha = baseline_alpha
 
   def init(self, key) -> AgentState:
     ka, kc = jax.random.split(key)
@@ -69,13 +83,19 @@ class DDPG:
     critic = self.critic.init(kc, s, jnp.zeros((1,)))["params"]
     return AgentState(actor=actor, critic=critic, actor_target=actor,
                       critic_target=critic, actor_opt=self.actor_tx.init(actor),
-                      critic_opt=self.critic_tx.init(critic))
+                      critic_opt=self.critic_tx.init(critic),
+                      baseline=jnp.zeros((), jnp.float32), has_baseline=jnp.zeros((), bool))
 
   def act(self, agent: AgentState, state):
     return self.actor.apply({"params": agent.actor}, state)
 
   def update(self, agent: AgentState, batch: dict):
     """One DDPG step on a replay batch {state, action, reward, next_state, done}."""
+    batch_mean = jnp.mean(batch["reward"])
+    baseline = jnp.where(agent.has_baseline,
+                         agent.baseline + self.baseline_alpha * (batch_mean - agent.baseline),
+                         batch_mean)
+    batch = dict(batch, reward=batch["reward"] - baseline)
     next_action = self.actor.apply({"params": agent.actor_target}, batch["next_state"])
     next_q = self.critic.apply({"params": agent.critic_target}, batch["next_state"],
                                next_action)
@@ -86,21 +106,23 @@ class DDPG:
       q = self.critic.apply({"params": params}, batch["state"], batch["action"])
       return jnp.mean((q - target_q) ** 2)
 
-    def actor_loss(params):
-      action = self.actor.apply({"params": params}, batch["state"])
-      return -jnp.mean(self.critic.apply({"params": agent.critic}, batch["state"], action))
-
     c_loss, c_grads = jax.value_and_grad(critic_loss)(agent.critic)
-    a_loss, a_grads = jax.value_and_grad(actor_loss)(agent.actor)
     c_updates, critic_opt = self.critic_tx.update(c_grads, agent.critic_opt, agent.critic)
-    a_updates, actor_opt = self.actor_tx.update(a_grads, agent.actor_opt, agent.actor)
     critic = optax.apply_updates(agent.critic, c_updates)
+
+    def actor_loss(params):  # against the just-updated critic, as AMC's update_policy
+      action = self.actor.apply({"params": params}, batch["state"])
+      return -jnp.mean(self.critic.apply({"params": critic}, batch["state"], action))
+
+    a_loss, a_grads = jax.value_and_grad(actor_loss)(agent.actor)
+    a_updates, actor_opt = self.actor_tx.update(a_grads, agent.actor_opt, agent.actor)
     actor = optax.apply_updates(agent.actor, a_updates)
     agent = AgentState(
         actor=actor, critic=critic,
         actor_target=optax.incremental_update(actor, agent.actor_target, self.tau),
         critic_target=optax.incremental_update(critic, agent.critic_target, self.tau),
-        actor_opt=actor_opt, critic_opt=critic_opt)
+        actor_opt=actor_opt, critic_opt=critic_opt, baseline=baseline,
+        has_baseline=jnp.ones((), bool))
     return agent, {"critic_loss": c_loss, "actor_loss": a_loss}
 
   def update_many(self, agent: AgentState, batches: dict):

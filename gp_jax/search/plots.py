@@ -7,6 +7,9 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+import glob  # noqa: E402
+import os  # noqa: E402
+
 from gp_jax import io_utils  # noqa: E402
 
 
@@ -30,14 +33,46 @@ def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
   plt.close(fig)
 
 
-def accuracy_vs_macs_plot(macs_ratio, scores, best, target, path, title=""):
+def accuracy_vs_macs_plot(macs_ratio, scores, best, target, path, title="",
+                          ylabel="proxy top-1 (held-out)"):
   fig, ax = plt.subplots(figsize=(5.5, 3.8))
   ax.scatter(macs_ratio, scores, s=10, alpha=0.6, label="candidates")
   ax.scatter([macs_ratio[best]], [scores[best]], s=60, marker="*", color="C3", label="best")
   ax.axvline(target, color="0.5", ls="--", lw=1, label="target")
   ax.set_xlabel("MACs ratio")
-  ax.set_ylabel("proxy top-1 (held-out)")
+  ax.set_ylabel(ylabel)
   ax.set_title(title)
   ax.legend(fontsize=8)
+  io_utils.save_figure(fig, path)
+  plt.close(fig)
+
+
+def read_curves(search_dir: str, tag: str) -> list[dict]:
+  """Every method's curve record searched at `tag` in a workdir's search/ folder."""
+  paths = sorted(glob.glob(os.path.join(search_dir, f"curve_*_{tag}.json")))
+  return [io_utils.read_json(p) for p in paths]
+
+
+def search_curves_plot(curves, path, title="", warmup=None):
+  """Best reward so far against evaluations for each method, and the RL methods'
+  greedy (noise-free) policy reward per round, dashed, in the same colour."""
+  fig, ax = plt.subplots(figsize=(7, 4.2))
+  for i, curve in enumerate(sorted(curves, key=lambda c: c["label"])):
+    color = f"C{i % 10}"
+    best = curve["best_so_far"]
+    ax.plot(np.arange(1, len(best) + 1), best, color=color, lw=1.6,
+            label=f"{curve['label']} best so far")
+    if curve.get("greedy_rewards"):
+      ax.plot(curve["greedy_evaluations"], curve["greedy_rewards"], color=color, lw=0.9,
+              ls="--", alpha=0.8, label=f"{curve['label']} greedy policy")
+    if warmup is None and curve.get("warmup_episodes"):
+      warmup = curve["warmup_episodes"]
+  if warmup:
+    ax.axvline(warmup, color="0.6", ls=":", lw=1, label="end of RL warm-up")
+  reward = curves[0]["reward"] if curves else "reward"
+  ax.set_xlabel("evaluations (candidates scored)")
+  ax.set_ylabel(f"held-out {reward}")
+  ax.set_title(title)
+  ax.legend(fontsize=7, loc="lower right")
   io_utils.save_figure(fig, path)
   plt.close(fig)

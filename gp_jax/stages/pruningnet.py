@@ -13,7 +13,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from gp_jax import (candidates, channels, checkpoints, costs, data, distributed,
+from gp_jax import (candidates, channels, checkpoints, costs, data, datasets, distributed,
                     host_memory, optim, sampling, sharding, train_loop, validation)
 from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
 from gp_jax.metrics import MetricWriter, read_metrics
@@ -117,7 +117,7 @@ def evaluate_uniform(config, spec, params, splits, mesh, keep_ratios=(1.0, 0.5))
   eval_set = candidates.stack_eval_set(data.head(splits.holdout, config.search.eval_examples),
                                        c.eval_batch_size, config.dataset.worker_count)
   recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
-  score = jax.jit(lambda p, w, x, e: candidates.score(model, p, w, x, e),
+  score = jax.jit(lambda p, w, x, e: candidates.score(model, p, w, x, e)["top1"],
                   out_shardings=sharding.replicated(mesh))
   fixed = fixed_groups_from_config(config, spec)
   out = {}
@@ -140,7 +140,7 @@ def run(config, workdir: str) -> dict:
 def _run(config, workdir, mesh) -> dict:
   c = config.pruningnet
   spec = spec_from_config(config)
-  splits = data.load_splits(config.dataset, spec.resolution)
+  splits = datasets.load_splits(config.dataset, spec.resolution)
   model = pruningnet_from_config(spec, config)
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)

@@ -17,11 +17,10 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from gp_jax import (candidates, checkpoints, costs, data, distributed, io_utils, models,
+from gp_jax import (candidates, checkpoints, costs, data, datasets, distributed, io_utils, models,
                     optim, sharding, train_loop, validation)
 from gp_jax.architectures import get_spec
 from gp_jax.config_lib import make_env, spec_from_config
-from gp_jax.dataset_info import get_dataset_info
 from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
 
@@ -42,7 +41,10 @@ def network_record(config, spec, widths, role: str, method: str) -> dict:
       "role": role, "method": method, "arch": config.model.arch,
       "width_multiplier": float(config.model.width_multiplier),
       "dataset": {k: config.dataset[k] for k in
-                  ("name", "holdout_size", "data_dir", "worker_count", "lighting")},
+                  ("name", "holdout_size", "data_dir", "path", "flip", "worker_count",
+                   "lighting")},
+      # The facts the network was built with (class names make a report readable).
+      **datasets.info(config.dataset).as_record(),
       "resolution": spec.resolution, "widths": widths,
       "macs": int(costs.macs(spec, widths)), "params": int(costs.params(spec, widths)),
       "macs_ratio": float(costs.macs(spec, widths) / costs.macs(spec)),
@@ -52,10 +54,22 @@ def network_record(config, spec, widths, role: str, method: str) -> dict:
   }
 
 
+def _facts(record: dict) -> dict:
+  """The dataset facts of a network.json (older records: the built-in dataset's)."""
+  if "num_classes" in record:
+    return record
+  return datasets.info(record["dataset"]).as_record()
+
+
+def input_norm_from_record(record: dict):
+  norm = _facts(record)["input_norm"]
+  return None if norm is None else tuple(tuple(float(v) for v in x) for x in norm)
+
+
 def spec_from_record(record: dict):
-  info = get_dataset_info(record["dataset"]["name"])
-  return get_spec(record["arch"], num_classes=info.num_classes,
-                  resolution=int(record["resolution"]), in_channels=info.channels,
+  facts = _facts(record)
+  return get_spec(record["arch"], num_classes=int(facts["num_classes"]),
+                  resolution=int(record["resolution"]), in_channels=int(facts["channels"]),
                   width_multiplier=float(record["width_multiplier"]))
 
 
@@ -110,8 +124,7 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   c = config.retrain
   role, widths = record["role"], record["widths"]
   directory = os.path.join(workdir, STAGE, role)
-  model = models.ConvNet(spec, tuple(widths),
-                         input_norm=get_dataset_info(config.dataset.name).input_norm)
+  model = models.ConvNet(spec, tuple(widths), input_norm=input_norm_from_record(record))
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
   create = lambda v: RetrainState.create(  # pylint: disable=unnecessary-lambda-assignment
@@ -151,8 +164,7 @@ def networks_to_train(config, spec, result) -> list[dict]:
   from gp_jax.search import methods
   records = [network_record(config, spec, result["widths"], "pruned", result["method"])]
   if config.retrain.baseline == "uniform":
-    uniform = methods.Uniform(make_env(config, spec, result["target_macs_ratio"]), 1, 1, 0)
-    widths = uniform.propose(None, 0, None)[0][0]
+    widths = methods.uniform_widths(make_env(config, spec, result["target_macs_ratio"]))
     records.append(network_record(config, spec, widths, "uniform", "uniform"))
   if config.retrain.unpruned:
     records.append(network_record(config, spec, spec.max_widths, "unpruned", "unpruned"))
@@ -181,7 +193,7 @@ def run(config, workdir: str) -> list[dict]:
 def _run(config, workdir, mesh) -> list[dict]:
   spec = spec_from_config(config)
   result = read_search_result(config, spec, workdir)
-  splits = data.load_splits(config.dataset, spec.resolution)
+  splits = datasets.load_splits(config.dataset, spec.resolution)
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
   records = networks_to_train(config, spec, result)
   for record in records:

@@ -15,13 +15,14 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from gp_jax import (candidates, channels, checkpoints, costs, data, distributed, faults,
-                    io_utils, preemption, sharding, validation)
+from gp_jax import (candidates, channels, checkpoints, costs, data, datasets, distributed,
+                    faults, io_utils, preemption, sharding, validation)
 from gp_jax.config_lib import make_env, spec_from_config
 from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
 from gp_jax.pruningnet import pruningnet_from_config
 from gp_jax.search import methods, plots
+from gp_jax.search.base import SearchContext
 from gp_jax.stages import pruningnet as pruningnet_stage
 
 STAGE = "search"
@@ -48,19 +49,22 @@ def load_pruningnet(config, spec, workdir, mesh=None):
   return state.params, int(step)
 
 
-def _log_init(capacity: int, num_groups: int) -> dict:
+def _log_init(capacity: int, num_groups: int, rounds: int) -> dict:
   return {"widths": np.zeros((capacity, num_groups), np.int32),
-          "scores": np.zeros((capacity,), np.float32),
+          "scores": np.zeros((capacity,), np.float32),   # the reward (search.reward)
+          "top1": np.zeros((capacity,), np.float32),
           "macs_ratio": np.zeros((capacity,), np.float32),
           "round": np.zeros((capacity,), np.int32),
+          "greedy": np.full((rounds,), np.nan, np.float32),  # RL: the greedy policy's reward
           "count": np.zeros((), np.int64)}
 
 
-def _log_add(log, widths, scores, macs_ratio, round_):
+def _log_add(log, widths, rewards, top1, macs_ratio, round_):
   out = {k: np.array(v) for k, v in log.items()}
-  n, k = int(log["count"]), len(scores)
+  n, k = int(log["count"]), len(rewards)
   out["widths"][n:n + k] = widths
-  out["scores"][n:n + k] = scores
+  out["scores"][n:n + k] = rewards
+  out["top1"][n:n + k] = top1
   out["macs_ratio"][n:n + k] = macs_ratio
   out["round"][n:n + k] = round_
   out["count"] = np.asarray(n + k)
@@ -77,47 +81,60 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
   # The RL state needs only the GCN (replicated): a host copy keeps the agent's
   # small computations local to each process.
   gcn_params = jax.tree.map(np.asarray, {"aggregator": pn_params["aggregator"]})
-  method = methods.build_method(c.method, env, c, seed=config.seed, grid=grid,
-                                pruningnet=pn_model, pruningnet_params=gcn_params)
+  method = methods.build_method(c.method, SearchContext(
+      env=env, search_config=c, seed=config.seed, grid=grid, pruningnet=pn_model,
+      pruningnet_params=gcn_params))
   rounds, population = method.num_rounds(), method.population()
   state = {"method": method.init_state(),
-           "log": _log_init(rounds * population, spec.num_groups)}
+           "log": _log_init(rounds * population, spec.num_groups, rounds)}
   tag = _target_tag(target)
-  label = f"{STAGE}/{c.method}@{tag}"
-  ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE, f"state_{c.method}_{tag}"),
+  label = f"{STAGE}/{method.label}@{tag}"
+  ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE, f"state_{method.label}_{tag}"),
                                   keep=2)
   restored, start = ckpts.restore_latest(state)
   if restored is not None:
     state = jax.tree.map(np.asarray, restored)
     state["method"] = _rewrap(state["method"], method.init_state())
-    print(f"search: {c.method} @ {tag}: resuming after round {start}")
+    print(f"search: {method.label} @ {tag}: resuming after round {start}")
   start = int(start or 0)
   writer.drop_after(label, start)
-  bar = tqdm(total=rounds, initial=start, desc=f"search {c.method}@{tag}", unit="round",
+  bar = tqdm(total=rounds, initial=start, desc=f"search {method.label}@{tag}", unit="round",
              disable=not (config.get("progress", True) and distributed.is_primary()),
              position=position)
+  greedy_every = c.rl.greedy_every
   for round_ in range(start, rounds):
     faults.maybe_inject(STAGE, round_)
     t0 = time.perf_counter()
     widths, extra = method.propose(state["method"], round_, state["log"])
     scores = score_population(pn_params, widths, recal, eval_set)
+    rewards = scores[c.reward]
     seconds = time.perf_counter() - t0
     macs_ratio = costs.population_macs(spec, widths) / costs.macs(spec)
-    state = {"method": method.observe(state["method"], round_, widths, scores, extra),
-             "log": _log_add(state["log"], widths, scores, macs_ratio, round_)}
+    state = {"method": method.observe(state["method"], round_, widths, rewards, extra),
+             "log": _log_add(state["log"], widths, rewards, scores["top1"], macs_ratio,
+                             round_)}
+    greedy_widths = None
+    if greedy_every and (round_ + 1) % greedy_every == 0:
+      greedy_widths = method.greedy(state["method"])
+    metrics = {}
+    if greedy_widths is not None:  # scored on the side: not in the search's budget
+      greedy = float(score_population(pn_params, greedy_widths, recal, eval_set)[c.reward][0])
+      state["log"]["greedy"][round_] = greedy
+      metrics["greedy_reward"] = greedy
     ckpts.save(round_ + 1, state)
     log = state["log"]
     best = float(log["scores"][:int(log["count"])].max())
     writer.write(label, round_ + 1, {
-        "round_mean_top1": scores.mean(), "round_max_top1": scores.max(),
-        "best_top1": best, "round_mean_macs_ratio": macs_ratio.mean(),
-        "candidates_per_sec": len(scores) / max(seconds, 1e-9)})
-    bar.set_postfix(best=f"{best:.3f}", mean=f"{scores.mean():.3f}")
+        **metrics, "round_mean_reward": rewards.mean(), "round_max_reward": rewards.max(),
+        "best_reward": best, "round_mean_top1": scores["top1"].mean(),
+        "round_mean_macs_ratio": macs_ratio.mean(),
+        "candidates_per_sec": len(rewards) / max(seconds, 1e-9)})
+    bar.set_postfix(best=f"{best:.3f}", mean=f"{rewards.mean():.3f}")
     bar.update(1)
     if distributed.any_process(preemption.requested()) and round_ + 1 < rounds:
       bar.close()
       ckpts.finish()
-      raise preemption.stop(f"during search {c.method} @ {tag} after round {round_ + 1}")
+      raise preemption.stop(f"during search {method.label} @ {tag} after round {round_ + 1}")
   bar.close()
   ckpts.finish()
   return _finish(config, spec, env, method, state["log"], target, workdir)
@@ -129,14 +146,33 @@ def _rewrap(restored, template):
   return jax.tree.unflatten(jax.tree.structure(template), leaves)
 
 
+def curve_record(method, log, reward: str, population: int) -> dict:
+  """The search's learning curves: best reward so far after each evaluation, and
+  the greedy policy's reward after each round where it was scored."""
+  n = int(log["count"])
+  scores = log["scores"][:n]
+  rounds = np.flatnonzero(~np.isnan(log["greedy"]))
+  record = {"label": method.label, "method": method.name, "reward": reward,
+            "best_so_far": [float(x) for x in np.maximum.accumulate(scores)],
+            "greedy_rewards": [float(log["greedy"][r]) for r in rounds],
+            "greedy_evaluations": [int((r + 1) * population) for r in rounds]}
+  warmup = getattr(getattr(method, "c", None), "warmup_episodes", None)
+  if warmup is not None and warmup > 0:
+    record["warmup_mean"] = float(scores[:min(warmup, n)].mean())
+    record["warmup_episodes"] = int(min(warmup, n))
+  return record
+
+
 def _finish(config, spec, env, method, log, target, workdir) -> dict:
   n = int(log["count"])
   widths, scores, macs_ratio = log["widths"][:n], log["scores"][:n], log["macs_ratio"][:n]
-  best = int(np.argmax(scores))  # first of the best: deterministic
+  best = int(np.argmax(scores))  # the first of equal best scores: deterministic
   best_widths = [int(w) for w in widths[best]]
-  uniform = methods.Uniform(env, 1, 1, 0)
+  c = config.search
+  curves = curve_record(method, log, c.reward, method.population())
   result = {
       "method": method.name,
+      "label": method.label,
       "arch": spec.name,
       "target_macs_ratio": float(target),
       "widths": best_widths,
@@ -145,25 +181,36 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
       "macs": int(costs.macs(spec, best_widths)),
       "macs_ratio": float(macs_ratio[best]),
       "params": int(costs.params(spec, best_widths)),
-      "proxy_top1": float(scores[best]),
+      "reward": c.reward,
+      "best_reward": float(scores[best]),
+      "proxy_top1": float(log["top1"][best]),
+      "best_ties": int(np.sum(scores == scores[best])),  # ties broken by evaluation order
+      "best_evaluation": best,
       "evaluations": n,
       "seed": int(config.seed),
-      "uniform_keep_ratio": float(uniform.keep_ratio()),
+      "uniform_keep_ratio": float(methods.uniform_keep_ratio(env)),
+      **{k: v for k, v in curves.items() if k not in ("label", "method", "reward")},
   }
   if not distributed.is_primary():
     return result
   tag = _target_tag(target)
   out_dir = os.path.join(workdir, STAGE)
-  rows = [{"widths": [int(x) for x in w], "macs_ratio": float(m), "proxy_top1": float(s),
-           "round": int(r)} for w, m, s, r in zip(widths, macs_ratio, scores, log["round"][:n])]
+  rows = [{"widths": [int(x) for x in w], "macs_ratio": float(m), "reward": float(s),
+           "proxy_top1": float(t), "round": int(r)}
+          for w, m, s, t, r in zip(widths, macs_ratio, scores, log["top1"][:n],
+                                   log["round"][:n])]
   io_utils.write_jsonl(os.path.join(out_dir, f"candidates_{tag}.jsonl"), rows)
   io_utils.write_json(os.path.join(out_dir, f"result_{tag}.json"), result)
-  uniform_widths = uniform.propose(None, 0, None)[0][0]
+  io_utils.write_json(os.path.join(out_dir, f"curve_{method.label}_{tag}.json"), curves)
+  plots.search_curves_plot(plots.read_curves(out_dir, tag),
+                           os.path.join(workdir, "plots", f"search_curves_{tag}.png"),
+                           title=f"{spec.name} @ {tag} MACs")
+  uniform_widths = methods.uniform_widths(env)
   plots.keep_ratio_plot(spec, env.fixed, best_widths, uniform_widths, result,
                         os.path.join(workdir, "plots", f"keep_ratios_{tag}.png"))
   plots.accuracy_vs_macs_plot(macs_ratio, scores, best, target,
                               os.path.join(workdir, "plots", f"accuracy_vs_macs_{tag}.png"),
-                              title=f"{method.name} @ {tag} MACs")
+                              title=f"{method.label} @ {tag} MACs", ylabel=f"held-out {c.reward}")
   return result
 
 
@@ -180,7 +227,7 @@ def _run(config, workdir, mesh) -> list[dict]:
   pn_params, pn_step = load_pruningnet(config, spec, workdir, mesh)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
         f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
-  splits = data.load_splits(config.dataset, spec.resolution)
+  splits = datasets.load_splits(config.dataset, spec.resolution)
   recal = data.stacked_batches(
       data.train_batches(splits.train, c.recal_batch_size, seed=config.seed + 2,
                          augment=False),
@@ -198,12 +245,14 @@ def _run(config, workdir, mesh) -> list[dict]:
     path = os.path.join(workdir, STAGE, f"result_{_target_tag(target)}.json")
     if os.path.exists(path):
       previous = io_utils.read_json(path)
-      if previous.get("method") == c.method and previous.get("seed") == config.seed:
+      label = methods.method_label(c)
+      if (previous.get("label", previous.get("method")) == label
+          and previous.get("seed") == config.seed):
         print(f"search: {path} exists; skipping (delete it to search again)")
         results.append(previous)
         continue
-      raise UserError(f"{path} holds a {previous.get('method')} result (seed "
-                      f"{previous.get('seed')}); use a new --workdir for method {c.method}")
+      raise UserError(f"{path} holds a {previous.get('label', previous.get('method'))} result "
+                      f"(seed {previous.get('seed')}); use a new --workdir for {label}")
     results.append(search_target(config, spec, target, pn_model, pn_params,
                                  score_population, recal, eval_set, workdir, writer, 0))
   writer.close()
@@ -214,7 +263,11 @@ def _run(config, workdir, mesh) -> list[dict]:
     with open(src) as f:
       io_utils.write_text(os.path.join(workdir, STAGE, "candidates.jsonl"), f.read())
   for r in results:
-    print(f"search: {r['method']} @ {r['target_macs_ratio']:g}: proxy top-1 "
-          f"{r['proxy_top1']:.3f} at MACs ratio {r['macs_ratio']:.3f} "
-          f"({r['evaluations']} evaluations)")
+    greedy = r.get("greedy_rewards") or []
+    learning = (f"; warm-up mean {r['warmup_mean']:.4f}, last greedy {greedy[-1]:.4f}"
+                if greedy and "warmup_mean" in r else "")
+    print(f"search: {r.get('label', r['method'])} @ {r['target_macs_ratio']:g}: best "
+          f"{r.get('reward', 'top1')} {r.get('best_reward', r['proxy_top1']):.4f} (proxy "
+          f"top-1 {r['proxy_top1']:.3f}) at MACs ratio {r['macs_ratio']:.3f} "
+          f"({r['evaluations']} evaluations{learning})")
   return results
