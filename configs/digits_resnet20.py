@@ -17,4 +17,8 @@ def get_config(arg=None):
   # full 16/32/64 net; multiples of 4 make the pruned net really faster
   # (measured: 0.48 MACs -> 1.27x lower latency, divisor 1 -> 0.84x).
   config.channels.divisor = 4
+  # Demo-sized search: AMC's 100 warm-up episodes + 100 learned ones, the greedy
+  # policy scored every 2 rounds (the Fashion-MNIST study runs 300).
+  config.search.evaluations = 200
+  config.search.rl.greedy_every = 2
   return apply_smoke(config) if smoke else config

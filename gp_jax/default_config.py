@@ -107,9 +107,10 @@ def add_search(config: ml_collections.ConfigDict) -> None:
   c.rl.noise_init = 0.5       # AMC --init_delta: truncated-normal exploration sigma ...
   # ... times this per episode after the warm-up. AMC's --delta_decay is 0.95; we
   # depart: with 0.95 the noise is gone 80 episodes after the warm-up and the greedy
-  # policy stalls (tests/test_rl.py's synthetic reward: no better after 800 episodes
-  # than after 300); 0.99 keeps exploring through a 300-episode budget (sigma 0.18
-  # after 100 learned episodes, 0.025 after 300) and gets twice as close (README).
+  # policy stalls (tests/test_rl.py's synthetic reward: no closer to the optimum
+  # after 800 episodes than after 400); 0.99 keeps exploring through a 300-episode
+  # budget (sigma 0.18 after 100 learned episodes, 0.025 after 300) and ends closer
+  # (README, "Stage 2").
   c.rl.noise_decay = 0.99
   c.rl.baseline_alpha = 0.5   # AMC moving_alpha: reward baseline, batch means
   c.rl.macs_reward = 0.0      # reward = score + macs_reward * MACs ratio (AMC: 0)

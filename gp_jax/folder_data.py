@@ -23,20 +23,13 @@ from PIL import Image, UnidentifiedImageError
 from gp_jax import augment
 from gp_jax.dataset_info import DatasetInfo, mean_std
 from gp_jax.errors import UserError
-from gp_jax.splits import Splits, SourceSplit, holdout_order
+from gp_jax.splits import Splits, SourceSplit, holdout_order, user_path
+from gp_jax.splits import path_error as _fail
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 TEST_DIRS = ("val", "test")
 SAMPLE = 512           # images decoded for mean/std, mode and resolution
 VERIFY_ALL_BELOW = 50_000  # folders up to this size have every file checked up front
-
-
-def resolve(path: str) -> str:
-  return os.path.abspath(os.path.expanduser(str(path)))
-
-
-def _fail(path: str, what: str) -> UserError:
-  return UserError(f"dataset.path {path}: {what}")
 
 
 def _list_split(root: str, split: str, classes=None):
@@ -137,11 +130,7 @@ def _scan(root: str, mtime: float) -> dict:
 
 
 def scan(dataset_config) -> dict:
-  raw = dataset_config.get("path", "")
-  if not raw:
-    raise UserError("dataset.name=image_folder needs dataset.path=DIR (with DIR/train/<class>/ "
-                    "and DIR/val/<class>/)")
-  root = resolve(raw)
+  root = user_path(dataset_config, "DIR (with DIR/train/<class>/ and DIR/val/<class>/)")
   if not os.path.isdir(root):
     raise _fail(root, "no such folder")
   # The newest mtime of the split folders: adding or removing a class or image refreshes it.

@@ -20,17 +20,10 @@ import numpy as np
 from gp_jax import augment
 from gp_jax.dataset_info import DatasetInfo, mean_std
 from gp_jax.errors import UserError
-from gp_jax.splits import ArraySplit, Splits, holdout_order
+from gp_jax.splits import ArraySplit, Splits, holdout_order, user_path
+from gp_jax.splits import path_error as _fail
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def resolve(path: str) -> str:
-  return os.path.abspath(os.path.expanduser(str(path)))
-
-
-def _fail(path: str, what: str) -> UserError:
-  return UserError(f"dataset.path {path}: {what}")
 
 
 def _images(path, name, x) -> np.ndarray:
@@ -97,11 +90,7 @@ def _read(path: str, mtime: float, size: int) -> dict:
 
 def read(dataset_config) -> dict:
   """The arrays of `dataset.path`, checked; a one-line UserError for anything wrong."""
-  raw = dataset_config.get("path", "")
-  if not raw:
-    raise UserError("dataset.name=npz needs dataset.path=FILE.npz (arrays x_train, y_train, "
-                    "x_test, y_test)")
-  path = resolve(raw)
+  path = user_path(dataset_config, "FILE.npz (arrays x_train, y_train, x_test, y_test)")
   if not os.path.isfile(path):
     hint = (" (fetch it once with: make fashion-mnist)"
             if os.path.basename(path) == "fashion_mnist.npz" else "")
@@ -110,17 +99,12 @@ def read(dataset_config) -> dict:
   return _read(path, stat.st_mtime, stat.st_size)
 
 
-def _native_resolution(path, x) -> int:
-  h, w = x.shape[1:3]
-  return h if h == w else 0
-
-
 def info(dataset_config) -> DatasetInfo:
   arrays = read(dataset_config)
   x = arrays["x_train"]
-  resolution = _native_resolution(dataset_config.get("path"), x)
+  resolution = x.shape[1] if x.shape[1] == x.shape[2] else 0
   if not resolution and not dataset_config.get("resolution", 0):
-    raise _fail(resolve(dataset_config.get("path")),
+    raise _fail(user_path(dataset_config, "FILE.npz"),
                 f"images are {x.shape[1]}x{x.shape[2]}, not square; set "
                 "dataset.resolution to the square size to resize them to")
   return DatasetInfo(num_classes=int(arrays["y_train"].max()) + 1, channels=int(x.shape[-1]),

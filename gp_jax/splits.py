@@ -8,9 +8,12 @@ split carved from train / test, plus what the model side needs (`info`).
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable
 
 import numpy as np
+
+from gp_jax.errors import UserError
 
 # The held-out search sample is fixed per dataset, not per experiment, so every
 # seed and method of a study scores candidates on the same images.
@@ -91,3 +94,17 @@ def holdout_order(num_train: int, holdout_size: int) -> tuple[np.ndarray, np.nda
   return order[:holdout_size], np.sort(order[holdout_size:])
 
 
+
+
+def path_error(path: str, what: str) -> UserError:
+  """The one-line error about a user's dataset file or folder."""
+  return UserError(f"dataset.path {path}: {what}")
+
+
+def user_path(dataset_config, needs: str) -> str:
+  """The absolute `dataset.path` of a user's dataset (`~` expanded); an error saying
+  what the kind `needs` when it is empty."""
+  raw = dataset_config.get("path", "")
+  if not raw:
+    raise UserError(f"dataset.name={dataset_config.get('name')} needs dataset.path={needs}")
+  return os.path.abspath(os.path.expanduser(str(raw)))

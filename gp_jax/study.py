@@ -27,6 +27,7 @@ from absl import flags
 
 from configs import digits_resnet20, fashion_mnist_resnet20
 from gp_jax import cli, evaluate, io_utils
+from gp_jax.default_config import epochs_to_steps
 from gp_jax.errors import UserError
 from gp_jax.search import plots
 from gp_jax.stages import pruningnet, retrain, search
@@ -52,19 +53,22 @@ _LOW = flags.DEFINE_list("low_target_runs", list(RUNS), "Runs searching the low 
 _HIGH = flags.DEFINE_list("high_target_runs", ["graph_rl", "amc", "random"],
                           "Runs also searching the high target.")
 _TARGETS = flags.DEFINE_list("targets", ["0.3", "0.5"], "Low and high MACs targets.")
-_EVALUATIONS = flags.DEFINE_integer("evaluations", 320, "Candidates per search (RL: episodes).")
-_WIDTH = flags.DEFINE_float("width", 0.5, "ResNet-20 width multiplier (0.5: a quarter of the "
-                            "MACs, so the study fits a 2-core CPU).")
+_EVALUATIONS = flags.DEFINE_integer("evaluations", 300, "Candidates per search (RL: episodes).")
+_GREEDY_EVERY = flags.DEFINE_integer("greedy_every", 2, "Rounds between greedy-policy scores.")
+_RETRAIN_EPOCHS = flags.DEFINE_float("retrain_epochs", 1.0, "Epochs of retraining for the "
+                                     "tested configurations (the config's own is 2).")
 _RETRAIN_SEEDS = flags.DEFINE_list("retrain_seeds", ["0"], "Seeds whose 0.3 results are "
                                    "retrained and tested.")
 _OUTPUT = flags.DEFINE_string("output", "STUDY.md", "The markdown report to write.")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Write the report from what has "
+                                 "finished so far, without running anything.")
 _PLOTS = flags.DEFINE_string("plots", "docs/study", "Where the report's plots go.")
 
 
 def base_config():
   if _DATASET.value == "digits":
     return digits_resnet20.get_config()
-  return fashion_mnist_resnet20.get_config(str(_WIDTH.value))
+  return fashion_mnist_resnet20.get_config()
 
 
 def study_config(seed: int, label: str, target: float):
@@ -76,8 +80,14 @@ def study_config(seed: int, label: str, target: float):
   config.search.rl.state = state
   config.search.targets = (target,)
   config.search.evaluations = _EVALUATIONS.value
+  config.search.rl.greedy_every = _GREEDY_EVERY.value
   config.retrain.baseline = ""      # the uniform method is its own row
   config.retrain.unpruned = False
+  if _DATASET.value == "fashion_mnist":  # a shorter, equal budget for every tested network
+    r = config.retrain
+    r.steps = epochs_to_steps(_RETRAIN_EPOCHS.value, fashion_mnist_resnet20.TRAIN, r.batch_size)
+    r.warmup_steps = min(r.warmup_steps, r.steps // 10)
+    r.checkpoint_every = max(1, r.steps // 2)
   return config
 
 
@@ -131,12 +141,14 @@ def evaluations_to_reach(curve: list, level: float):
 
 
 def learning_row(result: dict, last: int = 5):
-  """(warm-up mean, mean greedy reward of the last `last` rounds, learned?)."""
+  """(warm-up mean, mean greedy reward of the last `last` rounds, learned?, greedy
+  reward of the untrained actor (the first score), last above that?)."""
   greedy = result.get("greedy_rewards") or []
   if not greedy or "warmup_mean" not in result:
     return None
   tail = float(np.mean(greedy[-last:]))
-  return result["warmup_mean"], tail, tail > result["warmup_mean"]
+  return (result["warmup_mean"], tail, tail > result["warmup_mean"], float(greedy[0]),
+          tail > greedy[0])
 
 
 def report(results: dict, retrained: dict, seeds, targets, minutes: float, root: str) -> str:
@@ -169,6 +181,12 @@ def report(results: dict, retrained: dict, seeds, targets, minutes: float, root:
       "- Controls: `graph_rl+gcn_untrained` (a freshly initialised GCN), "
       "`graph_rl+gcn_shuffled` (trained embeddings permuted across layers).", ""]
 
+  planned = [(s, label, t) for s in seeds for t, labels in ((low, _LOW.value), (high, _HIGH.value))
+             for label in labels]
+  missing = [f"{label} @ {t:g} (seed {s})" for s, label, t in planned if (s, label, t) not in results]
+  if missing:
+    lines += [f"**Not run yet** ({len(missing)} of {len(planned)} searches; rerun the same "
+              f"command to continue): {', '.join(missing)}.", ""]
   lines += [f"## Best held-out {reward} at equal budget", "",
             f"Mean ± std over seeds ({'percent' if pct == 100 else reward}); paired difference "
             f"to `random` per seed in {unit}.", ""]
@@ -196,17 +214,20 @@ def report(results: dict, retrained: dict, seeds, targets, minutes: float, root:
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
   lines += ["", "## Does the agent learn? Warm-up mean vs the greedy policy", "",
-            "Greedy: the noise-free policy's configuration, scored after each round (not "
-            "counted in the budget); last 5 rounds averaged.", "",
-            "| method | target | seed | warm-up mean | greedy, last rounds | greedy above warm-up |",
-            "|---|---|---|---|---|---|"]
+            "Greedy: the noise-free policy's configuration, scored every "
+            f"{cfg.search.rl.greedy_every} rounds (not counted in the budget); the first score "
+            "is the untrained actor's (every group near the middle of its allowed range), the "
+            "last 5 are averaged.", "",
+            "| method | target | seed | warm-up mean | greedy, untrained actor | greedy, last "
+            "rounds | above warm-up | above untrained |", "|---|---|---|---|---|---|---|---|"]
   for label in RL_LABELS:
     for t in targets:
       for s in seeds:
         row = learning_row(results.get((s, label, t), {}))
         if row:
-          lines.append(f"| {label} | {t:g} | {s} | {pct * row[0]:.2f} | {pct * row[1]:.2f} | "
-                       f"{'yes' if row[2] else '**no**'} |")
+          lines.append(f"| {label} | {t:g} | {s} | {pct * row[0]:.2f} | {pct * row[3]:.2f} | "
+                       f"{pct * row[1]:.2f} | {'yes' if row[2] else '**no**'} | "
+                       f"{'yes' if row[4] else '**no**'} |")
   same = []
   for s in seeds:
     for t in targets:
@@ -228,10 +249,29 @@ def report(results: dict, retrained: dict, seeds, targets, minutes: float, root:
                                                                    RETRAINED.index(kv[0][1]))):
       lines.append(f"| {label} | {s} | {100 * r['top1']:.2f} | {r['macs_ratio']:.3f} | "
                    f"{r['params'] / 1e3:.1f}K | {pct * results[(s, label, low)]['best_reward']:.2f} |")
+  reading = os.path.join(os.path.dirname(os.path.abspath(_OUTPUT.value)), "docs",
+                         "study_reading.md")
+  if os.path.exists(reading):  # the written reading of these figures, kept across reruns
+    with open(reading) as f:
+      lines += ["", f.read().strip()]
+  spreads = []
+  for s in seeds:
+    path = os.path.join(root, f"seed{s}", f"random_{low:g}", "search",
+                        f"candidates_{low:g}.jsonl")
+    if os.path.exists(path):
+      first = np.asarray([r["reward"] for r in io_utils.read_jsonl(path)[:100]])
+      spreads.append((s, first.max() - np.median(first), first.max() - first.min()))
+  if spreads:
+    lines += ["", f"## Does this dataset separate configurations?", "",
+              f"Held-out {reward} of the first 100 random configurations at {low:g} MACs, "
+              f"best minus median (best minus worst), in {unit}: "
+              + "; ".join(f"seed {s}: {pct * a:.2f} ({pct * b:.2f})" for s, a, b in spreads)
+              + ". One held-out image is 0.1 points."]
   lines += ["", "## Curves", ""]
   for s in seeds:
     for t in targets:
-      lines.append(f"![seed {s} @ {t:g}]({_PLOTS.value}/curves_seed{s}_{t:g}.png)")
+      if os.path.exists(os.path.join(_PLOTS.value, f"curves_seed{s}_{t:g}.png")):
+        lines.append(f"![seed {s} @ {t:g}]({_PLOTS.value}/curves_seed{s}_{t:g}.png)")
   return "\n".join(lines) + "\n"
 
 
@@ -258,6 +298,37 @@ def plot_curves(root: str, seeds, targets):
                                  title=f"seed {s}: search curves at {t:g} MACs")
 
 
+def plan(seeds, targets, low_runs, high_runs, retrain_seeds):
+  """The study's pieces in priority order, so an interrupted study has the core
+  comparison first: graph_rl, amc, random at the low target for every seed, the
+  retraining, then seed by seed the controls, evolution and the high target."""
+  low, high = targets
+  core = [r for r in ("graph_rl", "amc", "random", "uniform") if r in low_runs]
+  rest = [r for r in low_runs if r not in core]
+  steps = [("search", s, r, low) for s in seeds for r in core]
+  steps += [("retrain", s, r, low) for s in retrain_seeds for r in RETRAINED if r in low_runs]
+  for s in seeds:  # one seed complete before the next seed's controls
+    steps += [("search", s, r, low) for r in rest]
+    steps += [("search", s, r, high) for r in high_runs]
+  return steps
+
+
+def collect(root, seeds, targets, labels):
+  """The finished searches and retrained reports found under `root`."""
+  results, retrained = {}, {}
+  for s in seeds:
+    for t in targets:
+      for label in labels:
+        workdir = os.path.join(root, f"seed{s}", f"{label}_{t:g}")
+        path = os.path.join(workdir, "search", f"result_{t:g}.json")
+        if os.path.exists(path):
+          results[(s, label, t)] = io_utils.read_json(path)
+        report_path = os.path.join(workdir, "report.json")
+        if t == targets[0] and os.path.exists(report_path):
+          retrained[(s, label)] = io_utils.read_json(report_path)
+  return results, retrained
+
+
 def main(argv):
   del argv
   for label in _LOW.value + _HIGH.value:
@@ -272,24 +343,25 @@ def main(argv):
   timing_path = os.path.join(root, "minutes.json")
   spent = io_utils.read_json(timing_path)["minutes"] if os.path.exists(timing_path) else 0.0
   t0 = time.time()
-  results, retrained = {}, {}
-  plan = [(t, label) for t, labels in ((targets[0], _LOW.value), (targets[1], _HIGH.value))
-          for label in labels]
-  for seed in seeds:
-    for t, label in plan:
-      r = results[(seed, label, t)] = run_search(root, seed, label, t)
-      print(f"study: seed {seed} {label} @ {t:g}: best {r['reward']} {r['best_reward']:.4f} "
-            f"[{spent + (time.time() - t0) / 60:.1f} min]", flush=True)
-      io_utils.write_json(timing_path, {"minutes": spent + (time.time() - t0) / 60})
-  for seed in [int(s) for s in _RETRAIN_SEEDS.value]:
-    for label in RETRAINED:
-      if (seed, label, targets[0]) in results:
-        retrained[(seed, label)] = run_retrain(root, seed, label, targets[0])
-        print(f"study: retrained seed {seed} {label}: test top-1 "
-              f"{retrained[(seed, label)]['top1']:.4f}", flush=True)
-        io_utils.write_json(timing_path, {"minutes": spent + (time.time() - t0) / 60})
+  minutes = lambda: spent + (time.time() - t0) / 60  # pylint: disable=unnecessary-lambda-assignment
+  if not _REPORT_ONLY.value:
+    for kind, seed, label, t in plan(seeds, targets, _LOW.value, _HIGH.value,
+                                     [int(s) for s in _RETRAIN_SEEDS.value]):
+      if kind == "search":
+        r = run_search(root, seed, label, t)
+        print(f"study: seed {seed} {label} @ {t:g}: best {r['reward']} {r['best_reward']:.4f} "
+              f"[{minutes():.1f} min]", flush=True)
+      else:
+        r = run_retrain(root, seed, label, t)
+        print(f"study: retrained seed {seed} {label} @ {t:g}: test top-1 {r['top1']:.4f} "
+              f"[{minutes():.1f} min]", flush=True)
+      os.makedirs(root, exist_ok=True)
+      io_utils.write_json(timing_path, {"minutes": minutes()})
+  results, retrained = collect(root, seeds, targets, list(RUNS))
+  if not results:
+    raise UserError(f"no finished search under {root}; run the study first")
   plot_curves(root, seeds, targets)
-  text = report(results, retrained, seeds, targets, spent + (time.time() - t0) / 60, root)
+  text = report(results, retrained, seeds, targets, minutes(), root)
   io_utils.write_text(_OUTPUT.value, text)
   print(text)
 

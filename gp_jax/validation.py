@@ -256,6 +256,9 @@ def check_relations(config) -> None:
     raise UserError(f"pruningnet.batch_size ({p.batch_size}) must be divisible by "
                     f"pruningnet.configs_per_step ({p.configs_per_step})")
   s = config.search
+  if s.rl.state and s.method not in ("graph_rl", "amc"):
+    raise UserError(f"search.rl.state={s.rl.state} is for the RL methods (graph_rl, amc), "
+                    f"not {s.method}; drop it")
   if s.evolution.parents > s.population:
     raise UserError(f"search.evolution.parents ({s.evolution.parents}) must be at most "
                     f"search.population ({s.population})")

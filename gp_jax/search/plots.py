@@ -60,8 +60,11 @@ def search_curves_plot(curves, path, title="", warmup=None):
   for i, curve in enumerate(sorted(curves, key=lambda c: c["label"])):
     color = f"C{i % 10}"
     best = curve["best_so_far"]
-    ax.plot(np.arange(1, len(best) + 1), best, color=color, lw=1.6,
-            label=f"{curve['label']} best so far")
+    if len(best) == 1:  # uniform: one configuration, a level to compare with
+      ax.axhline(best[0], color=color, lw=1.2, ls=":", label=f"{curve['label']}")
+    else:
+      ax.plot(np.arange(1, len(best) + 1), best, color=color, lw=1.6,
+              label=f"{curve['label']} best so far")
     if curve.get("greedy_rewards"):
       ax.plot(curve["greedy_evaluations"], curve["greedy_rewards"], color=color, lw=0.9,
               ls="--", alpha=0.8, label=f"{curve['label']} greedy policy")

@@ -1,0 +1,43 @@
+"""The study's bookkeeping: priority order, reach and learning figures, the report."""
+import numpy as np
+from absl import flags
+
+from gp_jax import study
+
+
+def test_plan_puts_the_core_comparison_first():
+  steps = study.plan([0, 1], [0.3, 0.5], list(study.RUNS), ["graph_rl", "amc", "random"], [0])
+  core = {("search", s, r, 0.3) for s in (0, 1) for r in ("graph_rl", "amc", "random", "uniform")}
+  assert set(steps[:8]) == core
+  assert steps[8][0] == "retrain"
+  assert steps[-1] == ("search", 1, "random", 0.5)
+  assert steps.index(("search", 0, "random", 0.5)) < steps.index(("search", 1, "evolution", 0.3))
+  assert len(steps) == len(set(steps)) == 2 * 7 + 4 + 2 * 3
+
+
+def test_reach_and_learning_figures():
+  assert study.evaluations_to_reach([0.1, 0.3, 0.3, 0.5], 0.3) == 2
+  assert study.evaluations_to_reach([0.1, 0.2], 0.3) is None
+  assert study.learning_row({"greedy_rewards": [0.1, 0.2, 0.9], "warmup_mean": 0.5},
+                            last=1) == (0.5, 0.9, True, 0.1, True)
+  assert study.learning_row({"best_reward": 1.0}) is None
+
+
+def test_report_reads_partial_results(tmp_path):
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+  rng = np.random.default_rng(0)
+
+  def result(label):
+    best = list(np.maximum.accumulate(rng.uniform(0.5, 0.8, 300)))
+    r = {"reward": "top1", "best_reward": best[-1], "best_so_far": best, "label": label}
+    if label in study.RL_LABELS:
+      r.update(greedy_rewards=[0.6, 0.7], warmup_mean=0.55)
+    return r
+
+  results = {(s, label, 0.3): result(label) for s in (0, 1) for label in ("graph_rl", "amc",
+                                                                           "random")}
+  text = study.report(results, {}, [0, 1], [0.3, 0.5], 12.0, str(tmp_path))
+  assert "| graph_rl |" in text and "| evolution | – |" in text
+  # 2 RL methods x 2 seeds: above the warm-up (0.65 > 0.55) and the untrained actor (0.6)
+  assert text.count("| yes | yes |") == 4
