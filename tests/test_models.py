@@ -33,9 +33,11 @@ def test_masked_equals_sliced(arch):
     assert models.count_params(sliced_vars) == costs.params(spec, widths)
   # Full width without masks is the unpruned network.
   full = jax.jit(net.apply)(variables, images)
+  # Logits reach ~130 here: float32 summation-order noise is ~1e-7 of that scale.
+  scale = float(jnp.max(jnp.abs(full)))
   np.testing.assert_allclose(
       full, masked_apply(variables, images, jnp.asarray(spec.max_widths)),
-      rtol=1e-5, atol=1e-5)
+      rtol=1e-5, atol=1e-6 * scale)
 
 
 def test_one_compilation_serves_every_configuration_and_vmaps():
