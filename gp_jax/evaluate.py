@@ -76,26 +76,38 @@ def measure_latency_ms(apply, variables, image_shape, batch: int, runs: int) -> 
   return float(np.median(times))
 
 
-def evaluate_network(path: str) -> dict:
-  spec, widths, variables, record, step = load_network(path)
-  model = models.ConvNet(spec, widths, input_norm=input_norm_from_record(record))
-  apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
+def test_batches(record: dict, spec):
+  """The test split of the network's dataset, in `eval.batch_size` batches."""
   ds = ml_collections.ConfigDict(record["dataset"])
   splits = datasets.load_splits(ds, spec.resolution)
-  e = record["eval"]
+  return data.eval_batches(splits.test, record["eval"]["batch_size"],
+                           ds.get("worker_count", 0)), len(splits.test)
+
+
+def test_accuracy(logits_fn, record: dict, spec) -> tuple[float, float, int]:
+  """(top-1, top-5, images) on the test split of `logits_fn(uint8 images) -> logits`."""
+  batches, n = test_batches(record, spec)
   top1 = top5 = 0.0
-  for batch in data.eval_batches(splits.test, e["batch_size"], ds.get("worker_count", 0)):
-    logits = np.asarray(apply(variables, batch["image"]))
+  for batch in batches:
+    logits = np.asarray(logits_fn(batch["image"]))
     top = np.argsort(-logits, axis=-1)[:, :5]
     hit1 = top[:, 0] == batch["label"]
     hit5 = (top == batch["label"][:, None]).any(-1)
     top1 += float((hit1 * batch["mask"]).sum())
     top5 += float((hit5 * batch["mask"]).sum())
-  n = len(splits.test)
+  return top1 / n, top5 / n, n
+
+
+def evaluate_network(path: str) -> dict:
+  spec, widths, variables, record, step = load_network(path)
+  model = models.ConvNet(spec, widths, input_norm=input_norm_from_record(record))
+  apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
+  top1, top5, n = test_accuracy(lambda images: apply(variables, images), record, spec)
+  e = record["eval"]
   image_shape = (spec.resolution, spec.resolution, spec.in_channels)
   return {
       "role": record["role"], "method": record["method"], "arch": record["arch"],
-      "top1": top1 / n, "top5": top5 / n, "test_images": n,
+      "top1": top1, "top5": top5, "test_images": n,
       "macs": record["macs"], "params": record["params"],
       "macs_ratio": record["macs_ratio"],
       "latency_ms": measure_latency_ms(apply, variables, image_shape,

@@ -24,6 +24,7 @@ from gp_jax import channels
 from gp_jax.spec import ArchSpec, Op
 
 _ACTIVATIONS = {"none": lambda x: x, "relu": nn.relu, "relu6": nn.relu6}
+BN_EPSILON = 1e-5
 
 
 class GeneratedConv(nn.Module):
@@ -117,6 +118,11 @@ class Layer(nn.Module):
   features: int
   dtype: Any = jnp.float32
   bn_momentum: float = 0.9
+  # XLA's own conv for every kind, whatever the backend (export: an artifact made
+  # on a CPU host must not bake in the CPU-only forms below).
+  portable: bool = False
+  # Inference form: BatchNorm folded into the conv's kernel and bias (`folding`).
+  folded: bool = False
 
   @nn.compact
   def __call__(self, x, *, train: bool, kernel=None):
@@ -124,30 +130,35 @@ class Layer(nn.Module):
     if op.kind == "dense":  # kernel (h, w, channels, features): sliceable per channel
       return nn.DenseGeneral(self.features, axis=(-3, -2, -1), dtype=self.dtype,
                              name="dense")(x)
+    batch_norm = op.batch_norm and not self.folded
     conv_kwargs = dict(
         features=self.features, kernel_size=(op.kernel, op.kernel),
-        strides=op.stride, padding="SAME", use_bias=not op.batch_norm,
+        strides=op.stride, padding="SAME", use_bias=not batch_norm,
         feature_group_count=self.features if op.kind == "depthwise" else 1,
         dtype=self.dtype)
-    if op.kind == "depthwise" and depthwise_by_shifts():
+    if op.kind == "depthwise" and not self.portable and depthwise_by_shifts():
       y = CustomConv(conv_kwargs, depthwise_conv, name="conv")(x, kernel)
-    elif op.kind == "conv" and op.kernel == 1 and pointwise_as_dot():
+    elif (op.kind == "conv" and op.kernel == 1 and not self.portable
+          and pointwise_as_dot()):
       y = CustomConv(conv_kwargs, pointwise_conv, name="conv")(x, kernel)
     elif kernel is None:
       y = nn.Conv(**conv_kwargs, name="conv")(x)
     else:
       y = GeneratedConv(conv_kwargs, name="conv")(x, kernel)
-    if op.batch_norm:
+    if batch_norm:
       y = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                       epsilon=1e-5, dtype=self.dtype, name="bn")(y)
+                       epsilon=BN_EPSILON, dtype=self.dtype, name="bn")(y)
     return y
+
+
+DEFAULT_INPUT_NORM = ((0.5,), (0.5,))
 
 
 def normalize_images(images, input_norm, dtype=jnp.float32):
   """uint8 images -> (x / 255 - mean) / std; float images pass through."""
   x = images.astype(dtype)
   if images.dtype == jnp.uint8:
-    mean, std = input_norm or ((0.5,), (0.5,))
+    mean, std = input_norm or DEFAULT_INPUT_NORM
     x = (x - 255.0 * jnp.asarray(mean, dtype)) / (255.0 * jnp.asarray(std, dtype))
   return x
 
@@ -163,6 +174,8 @@ class ConvNet(nn.Module):
   # For uint8 images: ((mean...), (std...)) in [0, 1] units, applied here on the
   # device, so the host pipeline transfers bytes (see dataset_info).
   input_norm: Optional[tuple] = None
+  portable: bool = False  # see Layer
+  folded: bool = False  # see Layer
 
   @nn.compact
   def __call__(self, images, group_widths=None, *, train: bool = False,
@@ -192,8 +205,8 @@ class ConvNet(nn.Module):
         y = normalize_images(images, self.input_norm, self.dtype)
       elif op.is_layer:
         x = outputs[op.inputs[0]]
-        y = Layer(op, widths[op.group], self.dtype, self.bn_momentum,
-                  name=op.name)(x, train=train, kernel=kernels.get(op.name))
+        y = Layer(op, widths[op.group], self.dtype, self.bn_momentum, self.portable,
+                  self.folded, name=op.name)(x, train=train, kernel=kernels.get(op.name))
         if op.kind == "dense":
           y = y.reshape(y.shape[0], 1, 1, y.shape[-1])
         if masks is not None:
@@ -201,7 +214,8 @@ class ConvNet(nn.Module):
       elif op.kind == "add":
         y = sum(outputs[i] for i in op.inputs)
       elif op.kind == "max_pool":
-        y = nn.max_pool(outputs[op.inputs[0]], (op.kernel, op.kernel),
+        # window_shape by keyword: jax2onnx's max_pool patch takes it so.
+        y = nn.max_pool(outputs[op.inputs[0]], window_shape=(op.kernel, op.kernel),
                         strides=(op.stride, op.stride), padding="SAME")
       elif op.kind == "global_pool":
         y = jnp.mean(outputs[op.inputs[0]], axis=(1, 2), keepdims=True)

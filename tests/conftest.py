@@ -1,10 +1,32 @@
-"""Fixtures shared by the stage tests: a tiny digits config and one trained PruningNet."""
+"""Fixtures shared by the stage tests: a tiny digits config and one trained PruningNet.
+
+The suite is bound by XLA compilation on one core (a 2-core EPYC spends three
+quarters of a smoke run compiling), so before jax is imported, here and in every
+process a test starts (they inherit the environment):
+- XLA's backend optimisations are off: the tests check what the programs compute,
+  not how fast, and compiling without them took 0.64x the time for the ResNet-50
+  smoke PruningNet stage. `make bench` and every user run keep them on.
+- one persistent compilation cache serves the whole session, fresh each session,
+  so a program compiled by one test or subprocess (the resume and multi-process
+  tests rerun the same pipeline) is loaded, not compiled again.
+"""
+import atexit
 import os
+import shutil
+import tempfile
 
-import pytest
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # pytest-xdist workers inherit it
+  _cache = tempfile.mkdtemp(prefix="gp_jax_test_xla_cache_")
+  atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=_cache,
+                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+                    JAX_DISABLE_MOST_OPTIMIZATIONS="1")
 
-from tests import tiny_config as tiny_config_file
-from gp_jax.stages import pruningnet as pruningnet_stage
+import pytest  # noqa: E402
+
+from tests import tiny_config as tiny_config_file  # noqa: E402
+from gp_jax.stages import pruningnet as pruningnet_stage  # noqa: E402
 
 
 def tiny_config():

@@ -82,9 +82,8 @@ def test_bad_user_functions(arch, match):
 def test_user_network_runs_the_whole_pipeline(tmp_path):
   from gp_jax import evaluate
   from gp_jax.stages import pruningnet, retrain, search
-  from tests.test_retrain_eval import tiny_retrain
   from tests.conftest import tiny_config
-  config = tiny_retrain(tiny_config())
+  config = tiny_config()
   config.model.arch = "tests.toy_net:branchy"
   config.channels.divisor = 1
   config.search.method = "evolution"

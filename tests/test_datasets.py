@@ -16,8 +16,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOCK_EXAMPLES = 24
 
 
-@pytest.mark.parametrize("name", ["imagenet_resnet50", "imagenet_mobilenetv1",
-                                  "imagenet_mobilenetv2", "cifar10_resnet56"])
+# MobileNetV1 is left out: its layer kinds and data path are MobileNetV2's and
+# ResNet-50's, and test_models checks its network (each run here is minutes).
+@pytest.mark.parametrize("name", ["imagenet_resnet50", "imagenet_mobilenetv2",
+                                  "cifar10_resnet56"])
 def test_smoke_config_runs_every_stage_on_mock_data(name, tmp_path):
   config = importlib.import_module(f"configs.{name}").get_config("smoke")
   workdir = str(tmp_path / "w")
@@ -102,7 +104,7 @@ def test_missing_dataset_is_one_line_with_the_prepare_command(config_name, needl
   proc = subprocess.run(
       [sys.executable, "-m", "gp_jax.main", f"--config=configs/{config_name}.py:smoke",
        f"--workdir={workdir}", f"--config.dataset.data_dir={empty}"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+      cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 2, proc.stderr[-2000:]
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and needle in lines[0] and f"--data_dir={empty}" in lines[0]

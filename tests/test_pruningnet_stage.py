@@ -16,7 +16,7 @@ def run_main(workdir, *args):
   return subprocess.run(
       [sys.executable, "-m", "gp_jax.main", "--config=configs/digits_resnet20.py",
        f"--workdir={workdir}", "--stages=pruningnet", *TINY, *args],
-      cwd=ROOT, capture_output=True, text=True, timeout=600)
+      cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
 def steps_logged(workdir, stage="pruningnet"):

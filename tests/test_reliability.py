@@ -160,7 +160,7 @@ def test_second_cli_run_on_a_busy_workdir_exits_2(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "gp_jax.main", "--config=tests/tiny_config.py",
          f"--workdir={workdir}", "--stages=pruningnet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
   finally:
     holder.kill()
     holder.wait()

@@ -33,7 +33,7 @@ def run(workdir, *extra, fault=None):
     env["GP_JAX_FAULT"] = fault
   return subprocess.run([sys.executable, "-m", "gp_jax.main", f"--workdir={workdir}",
                          *PIPELINE, *extra], cwd=ROOT, env=env, capture_output=True,
-                        text=True, timeout=600)
+                        text=True, timeout=900)
 
 
 def latest(directory):

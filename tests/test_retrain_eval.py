@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -16,17 +17,9 @@ from tests.conftest import link_pruningnet, tiny_config
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def tiny_retrain(config):
-  r = config.retrain
-  r.steps, r.batch_size, r.log_every, r.checkpoint_every = 6, 16, 2, 3
-  config.eval.latency_runs = 3
-  config.eval.latency_batch_size = 4
-  return config
-
-
 @pytest.fixture(scope="module")
 def retrained(trained_workdir, tmp_path_factory):
-  config = tiny_retrain(tiny_config())
+  config = tiny_config()
   config.search.method = "random"
   workdir = str(tmp_path_factory.mktemp("rt") / "w")
   link_pruningnet(trained_workdir, workdir)
@@ -63,13 +56,13 @@ def test_evaluate_cli_from_checkpoint_alone(retrained):
   _, workdir = retrained
   proc = subprocess.run([sys.executable, "-m", "gp_jax.evaluate",
                          f"--checkpoint={workdir}/retrain/pruned/3"],
-                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+                        cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-2000:]
   row = json.loads(proc.stdout)
   assert row["step"] == 3 and row["role"] == "pruned" and 0 <= row["top1"] <= 1
   bad = subprocess.run([sys.executable, "-m", "gp_jax.evaluate",
                         f"--checkpoint={workdir}/retrain/pruned/99"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
   assert "no checkpoint 99" in bad.stderr
 
@@ -103,6 +96,34 @@ def test_init_from_pruningnet_matches_its_proxy(trained_workdir, tmp_path):
 def test_retrain_without_search_result_exits_2(tmp_path):
   proc = subprocess.run([sys.executable, "-m", "gp_jax.main", "--config=configs/digits_resnet20.py",
                          f"--workdir={tmp_path}", "--stages=retrain"],
-                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 2 and "no search result" in proc.stderr
   assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_export_cli_writes_checked_artifacts_and_their_latencies(retrained):
+  config, workdir = retrained
+  evaluate.run_stage(config, workdir)  # report.json, which the export adds its latencies to
+  out = os.path.join(workdir, "export")
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.export", f"--workdir={workdir}",
+                         f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(os.path.join(workdir, "report.json")) as f:
+    report = json.load(f)
+  for role, row in (("pruned", report), ("uniform", report["baseline"]),
+                    ("unpruned", report["unpruned"])):
+    files = sorted(os.listdir(os.path.join(out, role)))
+    assert files == ["model.json", "model.onnx", "model.stablehlo"]
+    with open(os.path.join(out, role, "model.json")) as f:
+      info = json.load(f)
+    assert info["widths"] == row["widths"] and info["macs"] == row["macs"]
+    top1 = info["checks"]["test_top1"]
+    assert top1["flax"] == pytest.approx(row["top1"])  # the network evaluate scored
+    assert abs(top1["onnx"] - top1["flax"]) * row["test_images"] <= 1
+    assert set(info["latency_ms"]) == {"flax", "stablehlo", "onnx"}
+    assert row["export"]["latency_ms"] == info["latency_ms"]
+  # The artifact runs with jax alone, from the file.
+  blob = open(os.path.join(out, "pruned", "model.stablehlo"), "rb").read()
+  shape = [2] + info["input"]["shape"][1:]
+  logits = jax.export.deserialize(bytearray(blob)).call(np.zeros(shape, info["input"]["dtype"]))
+  assert logits.shape == (2, 10)

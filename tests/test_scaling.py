@@ -22,19 +22,35 @@ from tests.conftest import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Losses and parameters of different meshes differ only by the order of float
-# additions in the cross-device reductions.
-LOSS_RTOL, PARAM_ATOL = 1e-5, 1e-5
+# additions in the cross-device reductions. The gradient norm is the most
+# sensitive figure (on a 2-core Xeon with AVX-512 it differed by 1.5e-4 relative
+# after 4 steps while the losses agreed to 1e-6); a real sharding error (a
+# gradient summed instead of averaged, a replica left out) moves it by far more.
+LOSS_RTOL, GRAD_NORM_RTOL, PARAM_ATOL = 1e-5, 1e-3, 1e-4
 
 
 def _env(devices: int) -> dict:
   env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES=str(devices),
              PYTHONPATH=ROOT)
   env.pop("XLA_FLAGS", None)
+  # XLA's optimisations on, as in a user's run: without them (the test session's
+  # default, see conftest) the losses of different meshes drift apart by ~1e-3
+  # after 4 steps instead of ~1e-6, too much to tell rounding from a real error.
+  env.pop("JAX_DISABLE_MOST_OPTIMIZATIONS", None)
   return env
 
 
 def _losses(workdir):
-  return [(r["step"], r["loss"], r["grad_norm"]) for r in read_metrics(workdir, "pruningnet")]
+  return [(r["step"], r["loss"]) for r in read_metrics(workdir, "pruningnet")]
+
+
+def _grad_norms(workdir):
+  return [r["grad_norm"] for r in read_metrics(workdir, "pruningnet")]
+
+
+def _assert_same_training(workdir, reference):
+  np.testing.assert_allclose(_losses(workdir), _losses(reference), rtol=LOSS_RTOL)
+  np.testing.assert_allclose(_grad_norms(workdir), _grad_norms(reference), rtol=GRAD_NORM_RTOL)
 
 
 def _params(workdir):
@@ -70,17 +86,22 @@ def test_population_padding_repeats_the_first_candidate():
   np.testing.assert_array_equal(sharding.padded_population(widths, mesh), widths)
 
 
-def test_meshes_of_8_devices_train_like_one_device(trained_workdir, tmp_path):
+def test_meshes_of_8_devices_train_like_one_device(tmp_path):
+  one = tmp_path / "one_device"
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.main", f"--workdir={one}",
+                         "--config=tests/tiny_config.py", "--stages=pruningnet"], cwd=ROOT,
+                        env=_env(1), capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
   proc = subprocess.run([sys.executable, "-m", "tests.mesh_worker", str(tmp_path)], cwd=ROOT,
-                        env=_env(8), capture_output=True, text=True, timeout=420)
+                        env=_env(8), capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
   report = json.loads(proc.stdout.strip().splitlines()[-1])
   assert report["devices"] == 8
-  reference_losses, reference_params = _losses(trained_workdir), _params(trained_workdir)
-  assert len(reference_losses) == 2
+  reference_params = _params(one)
+  assert len(_losses(one)) == 2
   for mesh in ("8x1", "4x2"):
     workdir = tmp_path / f"mesh_{mesh}"
-    np.testing.assert_allclose(_losses(workdir), reference_losses, rtol=LOSS_RTOL)
+    _assert_same_training(workdir, one)
     # The checkpoint of the sharded run restores on this one device.
     _assert_close(_params(workdir), reference_params, PARAM_ATOL)
   # Each head's output matrix: whole on every device with model=1, half with model=2.
@@ -96,16 +117,16 @@ def test_two_processes_agree_with_one_process_and_restore_in_one(tmp_path):
   single = tmp_path / "one_process"
   proc = subprocess.run([sys.executable, "-m", "gp_jax.main", f"--workdir={single}",
                          *overrides], cwd=ROOT, env=_env(4), capture_output=True, text=True,
-                        timeout=300)
+                        timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
   multi = tmp_path / "two_processes"
   proc = subprocess.run(["bash", "launch/local_multiprocess.sh", "2", "--devices_per_process=2",
                          f"--workdir={multi}", *overrides], cwd=ROOT, env=_env(2),
-                        capture_output=True, text=True, timeout=420)
+                        capture_output=True, text=True, timeout=900)
   log = (multi / "logs" / "process_1.log").read_text() if (multi / "logs").exists() else ""
   assert proc.returncode == 0, proc.stderr[-2000:] + log[-2000:]
   assert "pruningnet: held-out top-1" in proc.stdout  # process 0 reports
-  np.testing.assert_allclose(_losses(multi), _losses(single), rtol=LOSS_RTOL)
+  _assert_same_training(multi, single)
   rows = [[json.loads(l) for l in open(w / "search" / "candidates.jsonl")] for w in (multi, single)]
   assert len(rows[0]) == len(rows[1]) == 4
   for a, b in zip(*rows):
@@ -167,7 +188,7 @@ def test_bad_scaling_flags_fail_in_one_line_before_writing(tmp_path, flags, devi
   workdir = tmp_path / "W"
   proc = subprocess.run([sys.executable, "-m", "gp_jax.main", "--config=tests/tiny_config.py",
                          f"--workdir={workdir}", "--stages=pruningnet", *flags], cwd=ROOT,
-                        env=_env(devices), capture_output=True, text=True, timeout=120)
+                        env=_env(devices), capture_output=True, text=True, timeout=300)
   assert proc.returncode == 2, proc.stderr[-2000:]
   assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
   assert not workdir.exists()
@@ -192,7 +213,7 @@ def test_sigterm_on_one_process_stops_both_after_a_checkpoint(tmp_path):
          f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
   try:
-    outs = [p.communicate(timeout=300) for p in procs]
+    outs = [p.communicate(timeout=900) for p in procs]
   finally:
     for p in procs:
       p.kill()

@@ -207,7 +207,7 @@ def test_bad_user_data_exits_2_and_writes_nothing(tmp_path):
   proc = subprocess.run(
       [sys.executable, "-m", "gp_jax.main", "--config=tests/tiny_config.py",
        f"--workdir={workdir}", "--config.dataset.name=npz", f"--config.dataset.path={path}"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+      cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 2, proc.stderr[-2000:]
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and "missing array(s) y_test" in lines[0], proc.stderr

@@ -17,4 +17,8 @@ def get_config(arg=None):
   s.evaluations, s.population, s.recal_batches, s.recal_batch_size = 16, 4, 1, 16
   s.eval_batch_size = 100
   s.rl.warmup_episodes, s.rl.hidden, s.rl.batch_size = 4, 16, 8
+  s.rl.greedy_every = 1  # a greedy score after every round, so the tests see several
+  r = config.retrain
+  r.steps, r.batch_size, r.log_every, r.checkpoint_every = 6, 16, 2, 3
+  config.eval.latency_runs, config.eval.latency_batch_size = 3, 4
   return config
