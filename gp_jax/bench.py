@@ -275,7 +275,8 @@ def worker_latency(config_name, arg, resolution, ratios, batches, runs):
     apply = jax.jit(lambda v, x: model.apply(v, x, train=False))  # pylint: disable=cell-var-from-loop
     row = {"target": ratio, "macs_ratio": float(costs.macs(spec, widths) / costs.macs(spec))}
     for b in batches:
-      row[f"latency_ms_b{b}"] = measure_latency_ms(apply, variables, shape, b, runs)
+      row[f"latency_ms_b{b}"] = measure_latency_ms(
+          lambda x: apply(variables, x), shape, b, runs)  # pylint: disable=cell-var-from-loop
     rows.append(row)
     del variables
   return {"rows": rows}

@@ -63,54 +63,60 @@ def load_network(path: str):
   return spec, widths, variables, record, step
 
 
-def measure_latency_ms(apply, variables, image_shape, batch: int, runs: int) -> float:
-  """Median wall-clock milliseconds of one jitted forward pass, after warm-up."""
-  images = jnp.zeros((batch, *image_shape), jnp.float32)
+def measure_latency_ms(call, image_shape, batch: int, runs: int,
+                       dtype=np.float32) -> float:
+  """Median wall-clock milliseconds of `call(images)` on a batch of zeros, after warm-up."""
+  images = jnp.zeros((batch, *image_shape), dtype)
   for _ in range(3):
-    jax.block_until_ready(apply(variables, images))
+    jax.block_until_ready(call(images))
   times = []
   for _ in range(runs):
     t0 = time.perf_counter()
-    jax.block_until_ready(apply(variables, images))
+    jax.block_until_ready(call(images))
     times.append((time.perf_counter() - t0) * 1e3)
   return float(np.median(times))
 
 
-def test_batches(record: dict, spec):
-  """The test split of the network's dataset, in `eval.batch_size` batches."""
-  ds = ml_collections.ConfigDict(record["dataset"])
-  splits = datasets.load_splits(ds, spec.resolution)
-  return data.eval_batches(splits.test, record["eval"]["batch_size"],
-                           ds.get("worker_count", 0)), len(splits.test)
+def test_split(record: dict, spec):
+  """The test split of the network's dataset."""
+  return datasets.load_splits(ml_collections.ConfigDict(record["dataset"]),
+                              spec.resolution).test
 
 
-def test_accuracy(logits_fn, record: dict, spec) -> tuple[float, float, int]:
-  """(top-1, top-5, images) on the test split of `logits_fn(uint8 images) -> logits`."""
-  batches, n = test_batches(record, spec)
+def test_batches(split, record: dict):
+  """`split` in order, in `eval.batch_size` batches."""
+  return data.eval_batches(split, record["eval"]["batch_size"],
+                           record["dataset"].get("worker_count", 0))
+
+
+def test_accuracy(logits_fn, split, record: dict) -> tuple[float, float]:
+  """(top-1, top-5) on `split` of `logits_fn(images) -> logits`."""
   top1 = top5 = 0.0
-  for batch in batches:
+  for batch in test_batches(split, record):
     logits = np.asarray(logits_fn(batch["image"]))
     top = np.argsort(-logits, axis=-1)[:, :5]
     hit1 = top[:, 0] == batch["label"]
     hit5 = (top == batch["label"][:, None]).any(-1)
     top1 += float((hit1 * batch["mask"]).sum())
     top5 += float((hit5 * batch["mask"]).sum())
-  return top1 / n, top5 / n, n
+  return top1 / len(split), top5 / len(split)
 
 
 def evaluate_network(path: str) -> dict:
   spec, widths, variables, record, step = load_network(path)
   model = models.ConvNet(spec, widths, input_norm=input_norm_from_record(record))
   apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
-  top1, top5, n = test_accuracy(lambda images: apply(variables, images), record, spec)
+  call = lambda images: apply(variables, images)  # noqa: E731
+  split = test_split(record, spec)
+  top1, top5 = test_accuracy(call, split, record)
   e = record["eval"]
   image_shape = (spec.resolution, spec.resolution, spec.in_channels)
   return {
       "role": record["role"], "method": record["method"], "arch": record["arch"],
-      "top1": top1, "top5": top5, "test_images": n,
+      "top1": top1, "top5": top5, "test_images": len(split),
       "macs": record["macs"], "params": record["params"],
       "macs_ratio": record["macs_ratio"],
-      "latency_ms": measure_latency_ms(apply, variables, image_shape,
+      "latency_ms": measure_latency_ms(call, image_shape,
                                        e["latency_batch_size"], e["latency_runs"]),
       "latency_batch_size": e["latency_batch_size"],
       "widths": list(widths), "step": int(step), "device": jax.devices()[0].device_kind,
@@ -118,10 +124,15 @@ def evaluate_network(path: str) -> dict:
   }
 
 
+def retrained_networks(workdir: str) -> dict:
+  """{role: W/retrain/<role>} for each role retrained in the workdir."""
+  return {r: os.path.join(workdir, RETRAIN, r) for r in ROLES
+          if os.path.exists(os.path.join(workdir, RETRAIN, r, NETWORK_FILE))}
+
+
 def evaluate_workdir(workdir: str) -> dict:
   """Evaluates W/retrain/{pruned, uniform, unpruned}; writes W/report.json."""
-  found = {r: os.path.join(workdir, RETRAIN, r) for r in ROLES
-           if os.path.exists(os.path.join(workdir, RETRAIN, r, NETWORK_FILE))}
+  found = retrained_networks(workdir)
   if "pruned" not in found:
     raise UserError(f"no retrained network in {os.path.join(workdir, RETRAIN)}; run the "
                     "retrain stage first (--stages=retrain,eval)")

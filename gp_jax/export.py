@@ -17,10 +17,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
@@ -86,7 +84,7 @@ def _failing_layer(fn, spec, dtype, message: str) -> str:
 
 def _quiet_converters():
   """jax2onnx logs every optional plugin it skips (equinox, dm-pix: not installed,
-  not needed for linen convnets), onnx_ir and onnxruntime their shape merges."""
+  not needed for linen convnets), onnx_ir its shape merges."""
   for name in ("jax2onnx", "onnx_ir"):
     logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -112,19 +110,6 @@ def load_onnx(blob: bytes):
   options.log_severity_level = 3  # errors only
   session = onnxruntime.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
   return lambda images: session.run(None, {"images": np.asarray(images)})[0]
-
-
-def latency_ms(call, image_shape, dtype, batch: int, runs: int) -> float:
-  """Median milliseconds of one call on a batch of zeros, after warm-up."""
-  images = np.zeros((batch, *image_shape), dtype)
-  for _ in range(3):
-    jax.block_until_ready(call(images))
-  times = []
-  for _ in range(runs):
-    t0 = time.perf_counter()
-    jax.block_until_ready(call(images))
-    times.append((time.perf_counter() - t0) * 1e3)
-  return float(np.median(times))
 
 
 def _version(package: str):
@@ -161,8 +146,8 @@ def export_network(checkpoint: str, out: str, formats=FORMATS) -> dict:
   spec, widths, variables, record, step = evaluate.load_network(checkpoint)
   input_norm = input_norm_from_record(record)
   fn = inference_fn(spec, widths, variables, input_norm)
-  batches, _ = evaluate.test_batches(record, spec)
-  images = next(iter(batches))["image"]  # uint8, or float32 for digits
+  split = evaluate.test_split(record, spec)
+  images = next(iter(evaluate.test_batches(split, record)))["image"]  # uint8; digits: float32
   writers = {"stablehlo": (to_stablehlo, load_stablehlo, STABLEHLO_FILE),
              "onnx": (to_onnx, load_onnx, ONNX_FILE)}
   artifacts = {}
@@ -189,14 +174,12 @@ def export_network(checkpoint: str, out: str, formats=FORMATS) -> dict:
 
   e = record["eval"]
   image_shape = (spec.resolution, spec.resolution, spec.in_channels)
-  top1 = {"flax": evaluate.test_accuracy(flax_apply, record, spec)[0]}
-  timing = {"flax": latency_ms(flax_apply, image_shape, images.dtype,
-                               e["latency_batch_size"], e["latency_runs"])}
-  for fmt, (_, _, call) in artifacts.items():
-    top1[fmt] = evaluate.test_accuracy(call, record, spec)[0]
-    timing[fmt] = latency_ms(call, image_shape, images.dtype, e["latency_batch_size"],
-                             e["latency_runs"])
-  n_test = evaluate.test_batches(record, spec)[1]
+  top1, timing = {}, {}
+  for fmt, call in (("flax", flax_apply), *((f, a[2]) for f, a in artifacts.items())):
+    top1[fmt] = evaluate.test_accuracy(call, split, record)[0]
+    timing[fmt] = evaluate.measure_latency_ms(call, image_shape, e["latency_batch_size"],
+                                              e["latency_runs"], images.dtype)
+  n_test = len(split)
   for fmt in artifacts:  # one image may flip only where two logits tie within rounding
     if abs(top1[fmt] - top1["flax"]) * n_test > 1:
       raise UserError(f"the {fmt} export of {checkpoint} changes test top-1 from "
@@ -238,8 +221,7 @@ def export_network(checkpoint: str, out: str, formats=FORMATS) -> dict:
 def export_workdir(workdir: str, out: str, formats=FORMATS) -> dict:
   """Exports W/retrain/<role> for each role there to out/<role>/; adds the exported
   latencies to W/report.json when it exists."""
-  found = {r: os.path.join(workdir, "retrain", r) for r in evaluate.ROLES
-           if os.path.isdir(os.path.join(workdir, "retrain", r))}
+  found = evaluate.retrained_networks(workdir)
   if not found:
     raise UserError(f"no retrained network in {os.path.join(workdir, 'retrain')}; run the "
                     "retrain stage first")
