@@ -4,6 +4,10 @@ Runs on a laptop CPU in minutes; used by `make demo` and the tests.
 
     python -m gp_jax.summary --config=configs/digits_resnet20.py
     python -m gp_jax.main --config=configs/digits_resnet20.py --workdir=runs/demo
+    # under a latency budget measured on this machine (README "Budgets"; 28 min on a
+    # 2-core AMD EPYC, the latency table 2 of them):
+    python -m gp_jax.main --config=configs/digits_resnet20.py --workdir=W \
+        --config.search.constraint=latency --config.search.targets='(0.6,)'
 """
 from gp_jax.default_config import apply_smoke, base_config, parse_arg
 

@@ -12,6 +12,10 @@ Tables (each heavy measurement runs in its own subprocess, so peak RSS is its ow
 * `candidates`: search candidate evaluation (BN recalibration + held-out
   top-1): population in one compiled call vs a Python loop vs the PyTorch one.
 * `latency`: sliced pruned networks at 0.7/0.5/0.3 MACs vs the unpruned one.
+* `latency_model`: the latency table of `search.constraint=latency` (its build
+  time), and its predictions against measured latency of 20 random sliced
+  networks, beside MACs as a predictor and a second measurement of each network
+  (the noise ceiling).
 * `memory`: peak RSS of each pipeline stage on the demo config; PruningNet
   parameter bytes per network.
 * `pipeline`: input pipeline throughput (images/s per process) on synthetic
@@ -260,7 +264,7 @@ def worker_latency(config_name, arg, resolution, ratios, batches, runs):
   import jax
   from gp_jax import costs, models
   from gp_jax.config_lib import make_env
-  from gp_jax.evaluate import measure_latency_ms
+  from gp_jax.timing import measure_latency_ms
   from gp_jax.search import methods
   config, spec = bench_setup(config_name, arg, resolution)
   shape = (spec.resolution, spec.resolution, spec.in_channels)
@@ -280,6 +284,31 @@ def worker_latency(config_name, arg, resolution, ratios, batches, runs):
     rows.append(row)
     del variables
   return {"rows": rows}
+
+
+def worker_latency_model(config_name, arg, resolution, batch, grid_points, runs, checks):
+  """Builds the latency table for a config, then predicted vs measured (twice) latency
+  of `checks` random sliced networks."""
+  import numpy as np
+  from scipy import stats
+  from gp_jax import latency
+  from gp_jax.config_lib import fixed_groups_from_config
+  config, spec = bench_setup(config_name, arg, resolution)
+  config.eval.latency_batch_size, config.latency.grid_points = batch, grid_points
+  config.latency.runs = runs
+  settings = latency.settings_from_config(config, fixed_groups_from_config(config, spec))
+  table = latency.build_table(spec, settings, progress=False)
+  check = latency.check_table(table, spec, settings, n=checks, seed=1, progress=False)
+  again = [latency.measure_network_ms(spec, r["widths"], batch, runs) for r in check["rows"]]
+  first = np.array([r["measured_ms"] for r in check["rows"]])
+  return {"arch": spec.name, "resolution": resolution, "batch": batch,
+          "layers": len(spec.layers), "entries": len(table["entries"]),
+          "measured_shapes": table["measured_shapes"], "build_s": table["seconds"],
+          "scale": table["scale"], "constant_ms": table["constant_ms"],
+          "full_ms": table["calibration"][0]["ms"], "host_cpu": table["key"]["host_cpu"],
+          "spearman_repeat": float(stats.spearmanr(first, again).statistic),
+          "median_repeat_diff": float(np.median(np.abs(first - again) / first)),
+          **{k: v for k, v in check.items()}}
 
 
 def worker_stage_memory(stage, overrides):
@@ -326,6 +355,7 @@ def worker_sharded_memory(config_name, devices, model_sizes):
 WORKERS = {"jax_step": worker_jax_step, "torch_step": worker_torch_step,
            "jax_candidates": worker_jax_candidates,
            "torch_candidates": worker_torch_candidates, "latency": worker_latency,
+           "latency_model": worker_latency_model,
            "stage_memory": worker_stage_memory, "sharded_memory": worker_sharded_memory}
 
 
@@ -475,6 +505,47 @@ def table_latency(r: dict) -> str:
                    f"{1 / row['macs_ratio']:.2f}x |")
   lines += ["", "Sliced networks (real channel counts) at uniform keep-ratios hitting each "
             "MACs target, median forward pass after warm-up, jitted, on this machine."]
+  return "\n".join(lines)
+
+
+LATENCY_MODEL_CASES = (  # config, arg, resolution, batch (quick: the first only)
+    ("digits_resnet20", None, 32, 32),
+    ("imagenet_mobilenetv2", "smoke", 32, 32),
+    ("imagenet_resnet50", None, 64, 8),
+)
+
+
+def bench_latency_model(quick: bool) -> dict:
+  out = {}
+  for name, arg, resolution, batch in LATENCY_MODEL_CASES[:1] if quick else LATENCY_MODEL_CASES:
+    out[f"{name} ({resolution}x{resolution}, batch {batch})"] = in_subprocess(
+        "latency_model", timeout=3600, config_name=name, arg=arg, resolution=resolution,
+        batch=batch, grid_points=2 if quick else 8, runs=2 if quick else 10,
+        checks=4 if quick else 20)
+  return out
+
+
+def table_latency_model(r: dict) -> str:
+  lines = ["| network | layers / shared tables / shapes measured | build time | full net ms | "
+           "rank corr. predicted | rank corr. MACs | rank corr. 2nd measurement | "
+           "median error | max error | median 2nd-measurement diff |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+  for name, x in r.items():
+    lines.append(
+        f"| {name} | {x['layers']} / {x['entries']} / {x['measured_shapes']} | "
+        f"{x['build_s']:.0f} s | {x['full_ms']:.2f} | {x['spearman']:.2f} | "
+        f"{x['spearman_macs']:.2f} | {x['spearman_repeat']:.2f} | "
+        f"{100 * x['median_rel_error']:.1f}% | {100 * x['max_rel_error']:.1f}% | "
+        f"{100 * x['median_repeat_diff']:.1f}% |")
+  lines += ["", "The latency table of `search.constraint=latency` (gp_jax/latency.py): every "
+            "layer jitted alone at up to 8 widths per channel group (bilinear in between), "
+            "calibrated on 4 whole networks (`network = scale * sum(layers) + constant`). "
+            "Checked on 20 random sliced networks (keep-ratios drawn from the grid, as the "
+            "PruningNet samples them, so not the calibration networks): Spearman rank "
+            "correlation of predicted and measured latency, of MACs and measured latency, "
+            "and of two measurements of the same networks (how far timing noise alone "
+            "lets any predictor go); relative errors |predicted - measured| / measured. "
+            "Median of 10 timed calls per measurement."]
   return "\n".join(lines)
 
 
@@ -628,6 +699,8 @@ compare like with like on this machine.
 TABLES = {"step": (bench_step, table_step, "1-2. PruningNet training step vs the reference"),
           "candidates": (bench_candidates, table_candidates, "3. Candidate evaluation"),
           "latency": (bench_latency, table_latency, "4. Pruned network speed-up"),
+          "latency_model": (bench_latency_model, table_latency_model,
+                            "4b. Latency table: predicted vs measured latency"),
           "memory": (bench_memory, table_memory, "5. Memory"),
           "pipeline": (bench_pipeline, table_pipeline,
                        "6. Input pipeline: decode + augment throughput"),

@@ -73,8 +73,11 @@ def add_search(config: ml_collections.ConfigDict) -> None:
   """Search stage defaults (digits scale)."""
   c = config.search = ml_collections.ConfigDict()
   c.method = "graph_rl"       # graph_rl | amc | evolution | random | uniform (search/methods.py)
-  c.targets = (0.5,)          # MACs ratios; one search (and result file) each
-  c.macs_tolerance = 0.03     # results land in [target - tolerance, target]
+  # What the budget counts: macs | params | latency (predicted on this device from
+  # W/latency_table.json, see gp_jax/latency.py and `config.latency`).
+  c.constraint = "macs"
+  c.targets = (0.5,)          # ratios of the full network's cost; one search (and result file) each
+  c.macs_tolerance = 0.03     # results land in [target - tolerance, target] (of the constraint's ratio)
   # Candidates scored per target (the search budget; RL: episodes). AMC runs 800
   # (train_episode); 400 = its 100 warm-up episodes + 300 learned ones, which is
   # where its noise has long decayed (0.5 * 0.95^45 < 0.05) and fits a CPU.
@@ -147,6 +150,12 @@ def add_retrain(config: ml_collections.ConfigDict) -> None:
   e.latency_batch_size = 32   # latency: median over timed batches of this size ...
   e.latency_runs = 20         # ... after warm-up
 
+  # The per-layer latency table of `search.constraint=latency` (gp_jax/latency.py),
+  # measured at eval.latency_batch_size.
+  t = config.latency = ml_collections.ConfigDict()
+  t.grid_points = 8           # widths measured per channel group at most (interpolated between)
+  t.runs = 10                 # timed calls per measurement (median)
+
 
 def parse_arg(arg) -> tuple[float | None, bool]:
   """A config argument `[<width>][,smoke]` -> (width multiplier or None, smoke)."""
@@ -189,6 +198,7 @@ def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   r.steps, r.batch_size, r.warmup_steps, r.log_every, r.checkpoint_every = 2, 4, 0, 1, 2
   r.baseline, r.unpruned = "", False
   config.eval.batch_size, config.eval.latency_batch_size, config.eval.latency_runs = 4, 1, 1
+  config.latency.grid_points, config.latency.runs = 2, 1
   return config
 
 

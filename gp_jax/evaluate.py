@@ -1,4 +1,5 @@
-"""Evaluates retrained networks from their checkpoints alone: top-1/5, MACs, params, latency.
+"""Evaluates retrained networks from their checkpoints alone: top-1/5, MACs, params, latency
+(measured, and beside it the latency table's prediction when the search budgeted latency).
 
     python -m gp_jax.evaluate --workdir=W                  # writes W/report.json
     python -m gp_jax.evaluate --checkpoint=W/retrain/pruned  # one network, JSON on stdout
@@ -11,18 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import flags
 
 from gp_jax import checkpoints, cli, data, datasets, distributed, io_utils, models, workdir_lock
 from gp_jax.errors import UserError
+from gp_jax.latency import host_cpu
 from gp_jax.stages.retrain import (NETWORK_FILE, STAGE as RETRAIN, input_norm_from_record,
                                    spec_from_record)
+from gp_jax.timing import measure_latency_ms
 
 ROLES = ("pruned", "uniform", "unpruned")
 
@@ -61,20 +62,6 @@ def load_network(path: str):
                     "run the retrain stage first")
   variables = {"params": saved["params"], "batch_stats": saved["batch_stats"]}
   return spec, widths, variables, record, step
-
-
-def measure_latency_ms(call, image_shape, batch: int, runs: int,
-                       dtype=np.float32) -> float:
-  """Median wall-clock milliseconds of `call(images)` on a batch of zeros, after warm-up."""
-  images = jnp.zeros((batch, *image_shape), dtype)
-  for _ in range(3):
-    jax.block_until_ready(call(images))
-  times = []
-  for _ in range(runs):
-    t0 = time.perf_counter()
-    jax.block_until_ready(call(images))
-    times.append((time.perf_counter() - t0) * 1e3)
-  return float(np.median(times))
 
 
 def test_split(record: dict, spec):
@@ -119,7 +106,10 @@ def evaluate_network(path: str) -> dict:
       "latency_ms": measure_latency_ms(call, image_shape,
                                        e["latency_batch_size"], e["latency_runs"]),
       "latency_batch_size": e["latency_batch_size"],
+      **({"latency_ms_predicted": record["latency_ms_predicted"]}
+         if "latency_ms_predicted" in record else {}),
       "widths": list(widths), "step": int(step), "device": jax.devices()[0].device_kind,
+      "host_cpu": host_cpu(),
       "dataset": record["dataset"]["name"], "class_names": record.get("class_names"),
   }
 
@@ -137,6 +127,12 @@ def evaluate_workdir(workdir: str) -> dict:
     raise UserError(f"no retrained network in {os.path.join(workdir, RETRAIN)}; run the "
                     "retrain stage first (--stages=retrain,eval)")
   rows = {role: evaluate_network(path) for role, path in found.items()}
+  if "unpruned" in rows:
+    for row in rows.values():  # measured against the unpruned net in this same run
+      row["latency_ratio"] = row["latency_ms"] / rows["unpruned"]["latency_ms"]
+      if "latency_ms_predicted" in row and "latency_ms_predicted" in rows["unpruned"]:
+        row["latency_ratio_predicted"] = (row["latency_ms_predicted"]
+                                          / rows["unpruned"]["latency_ms_predicted"])
   report = dict(rows["pruned"])
   if "uniform" in rows:
     report["baseline"] = rows["uniform"]
@@ -150,16 +146,23 @@ def evaluate_workdir(workdir: str) -> dict:
 def format_table(report: dict) -> str:
   rows = [("unpruned", report.get("unpruned")), ("uniform", report.get("baseline")),
           (f"{report['method']} (pruned)", report)]
+  predicted = "latency_ms_predicted" in report
   lines = [f"{'network':<22}{'top-1':>8}{'top-5':>8}{'MACs':>10}{'ratio':>7}"
-           f"{'params':>10}{'latency':>12}"]
+           f"{'params':>10}{'latency':>12}{'ratio':>7}"
+           + (f"{'predicted':>13}{'ratio':>7}" if predicted else "")]
   for name, r in rows:
     if r is None:
       continue
-    lines.append(f"{name:<22}{100 * r['top1']:>7.2f}%{100 * r['top5']:>7.2f}%"
-                 f"{r['macs'] / 1e6:>9.2f}M{r['macs_ratio']:>7.3f}{r['params'] / 1e3:>9.1f}K"
-                 f"{r['latency_ms']:>9.2f} ms")
+    line = (f"{name:<22}{100 * r['top1']:>7.2f}%{100 * r['top5']:>7.2f}%"
+            f"{r['macs'] / 1e6:>9.2f}M{r['macs_ratio']:>7.3f}{r['params'] / 1e3:>9.1f}K"
+            f"{r['latency_ms']:>9.2f} ms{r.get('latency_ratio', float('nan')):>7.3f}")
+    if predicted and "latency_ms_predicted" in r:
+      line += (f"{r['latency_ms_predicted']:>10.2f} ms"
+               f"{r.get('latency_ratio_predicted', float('nan')):>7.3f}")
+    lines.append(line)
   lines.append(f"(latency: median forward pass, batch {report['latency_batch_size']}, "
-               f"{report['device']})")
+               f"{report['device']}, {report.get('host_cpu', '?')}"
+               + ("; predicted: the search's latency table" if predicted else "") + ")")
   return "\n".join(lines)
 
 

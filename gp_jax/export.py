@@ -25,6 +25,7 @@ from absl import flags
 from gp_jax import cli, evaluate, folding, io_utils, models
 from gp_jax.errors import UserError
 from gp_jax.stages.retrain import input_norm_from_record
+from gp_jax.timing import measure_latency_ms
 
 FORMATS = ("stablehlo", "onnx")
 PLATFORMS = ("cpu", "cuda", "tpu")
@@ -177,7 +178,7 @@ def export_network(checkpoint: str, out: str, formats=FORMATS) -> dict:
   top1, timing = {}, {}
   for fmt, call in (("flax", flax_apply), *((f, a[2]) for f, a in artifacts.items())):
     top1[fmt] = evaluate.test_accuracy(call, split, record)[0]
-    timing[fmt] = evaluate.measure_latency_ms(call, image_shape, e["latency_batch_size"],
+    timing[fmt] = measure_latency_ms(call, image_shape, e["latency_batch_size"],
                                               e["latency_runs"], images.dtype)
   n_test = len(split)
   for fmt in artifacts:  # one image may flip only where two logits tie within rounding

@@ -23,7 +23,7 @@ import numpy as np
 from gp_jax import channels
 from gp_jax.spec import ArchSpec, Op
 
-_ACTIVATIONS = {"none": lambda x: x, "relu": nn.relu, "relu6": nn.relu6}
+ACTIVATIONS = {"none": lambda x: x, "relu": nn.relu, "relu6": nn.relu6}
 BN_EPSILON = 1e-5
 
 
@@ -221,7 +221,7 @@ class ConvNet(nn.Module):
         y = jnp.mean(outputs[op.inputs[0]], axis=(1, 2), keepdims=True)
       else:
         raise ValueError(f"unknown op kind {op.kind}")
-      outputs.append(_ACTIVATIONS[op.activation](y))
+      outputs.append(ACTIVATIONS[op.activation](y))
     logits = outputs[-1]
     return logits.reshape(logits.shape[0], -1).astype(jnp.float32)
 

@@ -3,8 +3,8 @@
 `RULES` gives every config field its type and range; `validate(config)` checks
 each field, rejects unknown fields (suggesting the closest known one), then
 the checks that span fields: known names (architecture, dataset, method,
-schedule), batch sizes divisible by the configurations per step, MACs targets
-reachable. Every failure is a one-line `UserError`.
+schedule), batch sizes divisible by the configurations per step, targets
+reachable (for a latency budget: once its table is measured, in the search stage). Every failure is a one-line `UserError`.
 
 A field added to `default_config.py` needs a rule here (a test checks both
 lists agree).
@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import ml_collections
 
-from gp_jax import candidates, channels, datasets, optim, sharding
-from gp_jax.config_lib import fixed_groups_from_config, make_env, spec_from_config
+from gp_jax import candidates, channels, costs, datasets, optim, sharding
+from gp_jax.config_lib import fixed_groups_from_config, make_cost, make_env, spec_from_config
 from gp_jax.errors import UserError, unknown_name
 
 
@@ -164,6 +164,7 @@ def rules() -> dict[str, Rule]:
       "pruningnet.recal_batches": integer(),
       "pruningnet.eval_batch_size": integer(),
       "search.method": choice(METHODS),
+      "search.constraint": choice(costs.CONSTRAINTS),
       "search.targets": ratios(),
       "search.macs_tolerance": number(0, 1, low_open=True, high_open=True),
       "search.evaluations": integer(),
@@ -199,6 +200,8 @@ def rules() -> dict[str, Rule]:
       "eval.batch_size": integer(),
       "eval.latency_batch_size": integer(),
       "eval.latency_runs": integer(),
+      "latency.grid_points": integer(2),
+      "latency.runs": integer(),
   }
   return rules
 
@@ -262,13 +265,20 @@ def check_relations(config) -> None:
   if s.evolution.parents > s.population:
     raise UserError(f"search.evolution.parents ({s.evolution.parents}) must be at most "
                     f"search.population ({s.population})")
-  for target in s.targets:
-    smallest = make_env(config, spec, target).min_macs_ratio()
+  if s.constraint != "latency":  # a latency table exists only once measured (search stage)
+    check_targets(config, spec, make_cost(config, spec))
+
+
+def check_targets(config, spec, cost) -> None:
+  """Every target reachable: at or above the smallest allowed configuration's cost."""
+  ch = config.channels
+  for target in config.search.targets:
+    smallest = make_env(config, spec, target, cost).min_cost_ratio()
     if target < smallest:
       raise UserError(
-          f"MACs target {target:g} is unreachable: the smallest allowed configuration "
-          f"(every group at keep-ratio {ch.grid_low:g}) keeps {smallest:.3f}; raise the "
-          "target or lower channels.grid_low")
+          f"{cost.name} target {target:g} is unreachable: the smallest allowed configuration "
+          f"(every group at keep-ratio {ch.grid_low:g}) has a {cost.name} ratio of "
+          f"{smallest:.3f}; raise the target or lower channels.grid_low")
 
 
 def validate(config) -> None:

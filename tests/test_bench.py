@@ -44,3 +44,18 @@ def test_bench_sharding_table_splits_the_heads_over_model(tmp_path):
   assert all(b < a for a, b in zip(states, states[1:]))  # the rest stays replicated
   assert states[-1] > states[0] / 8
   assert "(data, model) mesh" in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def test_bench_latency_model_quick_compares_prediction_and_measurement(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.bench", "--quick",
+                         "--only=latency_model", f"--out={tmp_path}"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(tmp_path / "bench.json") as f:
+    (row,) = json.load(f)["latency_model"].values()
+  assert len(row["rows"]) == 4 and row["measured_shapes"] > 0 and row["build_s"] > 0
+  for r in row["rows"]:
+    assert r["predicted_ms"] > 0 and r["measured_ms"] > 0
+  for key in ("spearman", "spearman_macs", "spearman_repeat"):
+    assert -1 <= row[key] <= 1
+  assert "predicted vs measured latency" in (tmp_path / "BENCHMARKS.md").read_text()

@@ -1,23 +1,25 @@
 """The search baselines: uniform width, random search, MetaPruning's evolution.
 
 * `uniform`: one keep-ratio for every group, the largest within the budget.
-* `random`: random grid configurations inside the MACs window.
+* `random`: random grid configurations inside the budget's window.
 * `evolution`: MetaPruning's evolutionary search (top-k parents, mutation,
-  crossover, rejection of configurations outside the MACs window).
+  crossover, rejection of configurations outside the budget's window).
+
+The budget is the env's cost (MACs, params or latency; `costs.Cost`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from gp_jax import costs
 from gp_jax.errors import UserError
 from gp_jax.search.base import SearchContext, round_rng, stream_seed
 from gp_jax.search.env import PruningEnv
 
 
 def uniform_keep_ratio(env: PruningEnv) -> float:
-  """Largest uniform keep-ratio whose MACs fit the target (bisection)."""
-  ratio_at = lambda r: float(env.macs_ratio(np.where(env.fixed, 1.0, r)))  # pylint: disable=unnecessary-lambda-assignment
+  """Largest uniform keep-ratio whose cost fits the target (bisection: every cost
+  is non-decreasing in each width, latency tables included, see gp_jax.latency)."""
+  ratio_at = lambda r: float(env.cost_ratio(np.where(env.fixed, 1.0, r)))  # pylint: disable=unnecessary-lambda-assignment
   lo, hi = env.lower_bound, 1.0
   if ratio_at(hi) <= env.target:
     return hi
@@ -28,7 +30,7 @@ def uniform_keep_ratio(env: PruningEnv) -> float:
 
 
 def uniform_widths(env: PruningEnv) -> np.ndarray:
-  """(G,) widths of the uniform network at the env's MACs target."""
+  """(G,) widths of the uniform network at the env's target."""
   return np.asarray(env.widths(np.where(env.fixed, 1.0, uniform_keep_ratio(env))))
 
 
@@ -90,7 +92,7 @@ class RandomSearch:
     return np.asarray(self.env.widths(ratios))
 
   def in_window(self, genes: np.ndarray) -> np.ndarray:
-    ratio = costs.population_macs(self.env.spec, self.genes_to_widths(genes)) / self.env.full_macs
+    ratio = self.env.cost.population_ratio(self.genes_to_widths(genes))
     return (ratio <= self.env.target) & (ratio >= self.env.target - self.env.tolerance)
 
   def sample_genes(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -101,7 +103,7 @@ class RandomSearch:
       if len(found) >= n:
         return np.stack(found[:n])
     raise UserError(
-        f"random sampling found too few configurations with MACs in "
+        f"random sampling found too few configurations with {self.env.cost.name} ratio in "
         f"[{self.env.target - self.env.tolerance:.3f}, {self.env.target:.3f}]; "
         "raise search.macs_tolerance or use another method")
 

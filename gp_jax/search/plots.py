@@ -1,4 +1,4 @@
-"""Plots of a search: keep-ratio per group, proxy accuracy vs MACs."""
+"""Plots of a search: keep-ratio per group, proxy accuracy vs the budget's cost."""
 from __future__ import annotations
 
 import matplotlib
@@ -11,6 +11,8 @@ import glob  # noqa: E402
 import os  # noqa: E402
 
 from gp_jax import io_utils  # noqa: E402
+
+AXIS = {"macs": "MACs", "params": "params", "latency": "latency"}  # per search.constraint
 
 
 def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
@@ -26,20 +28,23 @@ def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
   ax.set_xticks(x, [spec.groups[g].name for g in free], rotation=75, fontsize=7)
   ax.set_ylim(0, 1.05)
   ax.set_ylabel("keep-ratio")
+  constraint = result.get("constraint", "macs")
+  target = result.get("target_ratio", result.get("target_macs_ratio"))
   ax.set_title(f"{spec.name}: keep-ratio per channel group at "
-               f"{result['macs_ratio']:.3f} MACs (target {result['target_macs_ratio']:g})")
+               f"{result.get('cost_ratio', result['macs_ratio']):.3f} {AXIS[constraint]} "
+               f"(target {target:g})")
   ax.legend(fontsize=8)
   io_utils.save_figure(fig, path)
   plt.close(fig)
 
 
-def accuracy_vs_macs_plot(macs_ratio, scores, best, target, path, title="",
-                          ylabel="proxy top-1 (held-out)"):
+def accuracy_vs_cost_plot(cost_ratio, scores, best, target, path, title="",
+                          ylabel="proxy top-1 (held-out)", xlabel="MACs ratio"):
   fig, ax = plt.subplots(figsize=(5.5, 3.8))
-  ax.scatter(macs_ratio, scores, s=10, alpha=0.6, label="candidates")
-  ax.scatter([macs_ratio[best]], [scores[best]], s=60, marker="*", color="C3", label="best")
+  ax.scatter(cost_ratio, scores, s=10, alpha=0.6, label="candidates")
+  ax.scatter([cost_ratio[best]], [scores[best]], s=60, marker="*", color="C3", label="best")
   ax.axvline(target, color="0.5", ls="--", lw=1, label="target")
-  ax.set_xlabel("MACs ratio")
+  ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
   ax.set_title(title)
   ax.legend(fontsize=8)

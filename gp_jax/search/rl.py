@@ -188,7 +188,7 @@ class RLSearch:
     return np.asarray(widths)
 
   def observe(self, state, round_, widths, rewards, extra):
-    macs_ratio = costs.population_macs(self.env.spec, widths) / self.env.full_macs
+    macs_ratio = costs.population_macs(self.env.spec, widths) / costs.macs(self.env.spec)
     rewards = np.asarray(rewards, np.float32) + self.c.macs_reward * macs_ratio
     obs, actions = extra["obs"], extra["actions"]  # (E, T, S), (E, T)
     E, T = actions.shape

@@ -15,19 +15,22 @@ from flax.training import train_state
 
 from gp_jax import (candidates, channels, checkpoints, costs, data, datasets, distributed,
                     host_memory, optim, sampling, sharding, train_loop, validation)
-from gp_jax.config_lib import fixed_groups_from_config, spec_from_config
+from gp_jax.config_lib import fixed_groups_from_config, make_cost, spec_from_config
 from gp_jax.metrics import MetricWriter, read_metrics
 from gp_jax.pruningnet import pruningnet_from_config
 
 STAGE = "pruningnet"
 
 
-def make_sampler(spec, config):
+def make_sampler(spec, config, workdir=None):
+  """The training configurations' sampler; `pruningnet.macs_range`, if set, bounds
+  them in the search's constraint (a latency range reads or measures W's table)."""
   ch = config.channels
   grid = channels.keep_ratio_grid(ch.grid_levels, ch.grid_low, ch.grid_high)
   macs_range = tuple(config.pruningnet.macs_range) or None
+  cost = make_cost(config, spec, workdir) if macs_range else None
   return sampling.make_sampler(spec, grid=grid, fixed=fixed_groups_from_config(config, spec),
-                               divisor=ch.divisor, macs_range=macs_range)
+                               divisor=ch.divisor, macs_range=macs_range, cost=cost)
 
 
 def make_train_step(model, spec, sampler, schedule, *, configs_per_step: int,
@@ -164,7 +167,7 @@ def _run(config, workdir, mesh) -> dict:
   # Compiled before the state exists, and the compiler's freed memory handed back,
   # so the compiler's memory and the state's do not add up in the peak.
   step_fn = jax.jit(make_train_step(
-      model, spec, make_sampler(spec, config), schedule,
+      model, spec, make_sampler(spec, config, workdir), schedule,
       configs_per_step=c.configs_per_step, label_smoothing=c.label_smoothing,
       seed=config.seed), in_shardings=(state_shardings, batch_sharding),
       out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0).lower(

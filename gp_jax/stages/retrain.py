@@ -20,7 +20,7 @@ from flax.training import train_state
 from gp_jax import (candidates, checkpoints, costs, data, datasets, distributed, io_utils, models,
                     optim, sharding, train_loop, validation)
 from gp_jax.architectures import get_spec
-from gp_jax.config_lib import make_env, spec_from_config
+from gp_jax.config_lib import make_cost, make_env, spec_from_config
 from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
 
@@ -34,9 +34,12 @@ class RetrainState(train_state.TrainState):
   batch_stats: Any = None
 
 
-def network_record(config, spec, widths, role: str, method: str) -> dict:
-  """Everything needed to rebuild and evaluate the network without the config."""
+def network_record(config, spec, widths, role: str, method: str, cost=None) -> dict:
+  """Everything needed to rebuild and evaluate the network without the config (and,
+  under a latency budget, its predicted latency, which eval sets beside the measured)."""
   widths = [int(w) for w in widths]
+  predicted = ({"latency_ms_predicted": float(cost.total(widths))}
+               if cost is not None and cost.name == "latency" else {})
   return {
       "role": role, "method": method, "arch": config.model.arch,
       "width_multiplier": float(config.model.width_multiplier),
@@ -51,6 +54,7 @@ def network_record(config, spec, widths, role: str, method: str) -> dict:
       "unpruned_macs": int(costs.macs(spec)), "unpruned_params": int(costs.params(spec)),
       "init": config.retrain.init, "seed": int(config.seed),
       "eval": {k: int(v) for k, v in config.eval.items()},
+      **predicted,
   }
 
 
@@ -160,14 +164,19 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
       learning_rate_flag="--config.retrain.learning_rate")
 
 
-def networks_to_train(config, spec, result) -> list[dict]:
+def networks_to_train(config, spec, result, workdir) -> list[dict]:
+  """The pruned network, and the uniform one at the same target of the same
+  constraint (the search result's), and the unpruned one, as configured."""
   from gp_jax.search import methods
-  records = [network_record(config, spec, result["widths"], "pruned", result["method"])]
+  cost = make_cost(config, spec, workdir, result.get("constraint", "macs"))
+  target = result.get("target_ratio", result.get("target_macs_ratio"))
+  records = [network_record(config, spec, result["widths"], "pruned", result["method"], cost)]
   if config.retrain.baseline == "uniform":
-    widths = methods.uniform_widths(make_env(config, spec, result["target_macs_ratio"]))
-    records.append(network_record(config, spec, widths, "uniform", "uniform"))
+    widths = methods.uniform_widths(make_env(config, spec, target, cost))
+    records.append(network_record(config, spec, widths, "uniform", "uniform", cost))
   if config.retrain.unpruned:
-    records.append(network_record(config, spec, spec.max_widths, "unpruned", "unpruned"))
+    records.append(network_record(config, spec, spec.max_widths, "unpruned", "unpruned",
+                                  cost))
   return records
 
 
@@ -195,7 +204,7 @@ def _run(config, workdir, mesh) -> list[dict]:
   result = read_search_result(config, spec, workdir)
   splits = datasets.load_splits(config.dataset, spec.resolution)
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
-  records = networks_to_train(config, spec, result)
+  records = networks_to_train(config, spec, result, workdir)
   for record in records:
     print(f"retrain: {record['role']} ({record['method']}): {record['macs'] / 1e6:.2f}M MACs "
           f"({record['macs_ratio']:.3f}), {record['params'] / 1e3:.1f}K params")

@@ -1,4 +1,5 @@
-"""Stage `search`: find the best configuration under each MACs target.
+"""Stage `search`: find the best configuration under each target (a ratio of the
+full network's MACs, params or predicted latency: `search.constraint`).
 
 Reads the trained PruningNet from W/pruningnet/; writes, per target,
 W/search/result_<target>.json and candidates_<target>.jsonl (the first target's
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from gp_jax import (candidates, channels, checkpoints, costs, data, datasets, distributed,
                     faults, io_utils, preemption, sharding, validation)
-from gp_jax.config_lib import make_env, spec_from_config
+from gp_jax.config_lib import make_cost, make_env, spec_from_config
 from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
 from gp_jax.pruningnet import pruningnet_from_config
@@ -30,6 +31,11 @@ STAGE = "search"
 
 def _target_tag(target: float) -> str:
   return f"{target:g}"
+
+
+def target_ratio(result: dict) -> float:
+  """A result's target (older results: `target_macs_ratio`)."""
+  return float(result.get("target_ratio", result.get("target_macs_ratio")))
 
 
 def load_pruningnet(config, spec, workdir, mesh=None):
@@ -72,10 +78,10 @@ def _log_add(log, widths, rewards, top1, macs_ratio, round_):
 
 
 def search_target(config, spec, target, pn_model, pn_params, score_population, recal,
-                  eval_set, workdir, writer, position) -> dict:
+                  eval_set, workdir, writer, position, cost=None) -> dict:
   """Runs (or resumes) one search to completion; returns its result record."""
   c = config.search
-  env = make_env(config, spec, target)
+  env = make_env(config, spec, target, cost)
   grid = channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
                                   config.channels.grid_high)
   # The RL state needs only the GCN (replicated): a host copy keeps the agent's
@@ -128,6 +134,8 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
         **metrics, "round_mean_reward": rewards.mean(), "round_max_reward": rewards.max(),
         "best_reward": best, "round_mean_top1": scores["top1"].mean(),
         "round_mean_macs_ratio": macs_ratio.mean(),
+        **({} if env.cost.name == "macs" else
+           {f"round_mean_{env.cost.name}_ratio": env.cost.population_ratio(widths).mean()}),
         "candidates_per_sec": len(rewards) / max(seconds, 1e-9)})
     bar.set_postfix(best=f"{best:.3f}", mean=f"{rewards.mean():.3f}")
     bar.update(1)
@@ -170,17 +178,25 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
   best_widths = [int(w) for w in widths[best]]
   c = config.search
   curves = curve_record(method, log, c.reward, method.population())
+  cost = env.cost
+  cost_ratio = cost.population_ratio(widths) if cost.name != "macs" else macs_ratio
   result = {
       "method": method.name,
       "label": method.label,
       "arch": spec.name,
-      "target_macs_ratio": float(target),
+      "constraint": cost.name,
+      "target_ratio": float(target),
+      **({"target_macs_ratio": float(target)} if cost.name == "macs" else {}),
+      "cost_ratio": float(cost_ratio[best]),
       "widths": best_widths,
       "keep_ratios": [float(r) for r in channels.keep_ratios_from_widths(spec, best_widths)],
       "group_names": [g.name for g in spec.groups],
       "macs": int(costs.macs(spec, best_widths)),
       "macs_ratio": float(macs_ratio[best]),
       "params": int(costs.params(spec, best_widths)),
+      **({"latency_ms_predicted": float(cost.total(best_widths)),
+          "latency_ms_predicted_unpruned": cost.full,
+          "latency_ratio": float(cost_ratio[best])} if cost.name == "latency" else {}),
       "reward": c.reward,
       "best_reward": float(scores[best]),
       "proxy_top1": float(log["top1"][best]),
@@ -196,21 +212,24 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
   tag = _target_tag(target)
   out_dir = os.path.join(workdir, STAGE)
   rows = [{"widths": [int(x) for x in w], "macs_ratio": float(m), "reward": float(s),
-           "proxy_top1": float(t), "round": int(r)}
-          for w, m, s, t, r in zip(widths, macs_ratio, scores, log["top1"][:n],
-                                   log["round"][:n])]
+           "proxy_top1": float(t), "round": int(r),
+           **({} if cost.name == "macs" else {f"{cost.name}_ratio": float(x)})}
+          for w, m, s, t, r, x in zip(widths, macs_ratio, scores, log["top1"][:n],
+                                      log["round"][:n], cost_ratio)]
   io_utils.write_jsonl(os.path.join(out_dir, f"candidates_{tag}.jsonl"), rows)
   io_utils.write_json(os.path.join(out_dir, f"result_{tag}.json"), result)
   io_utils.write_json(os.path.join(out_dir, f"curve_{method.label}_{tag}.json"), curves)
   plots.search_curves_plot(plots.read_curves(out_dir, tag),
                            os.path.join(workdir, "plots", f"search_curves_{tag}.png"),
-                           title=f"{spec.name} @ {tag} MACs")
+                           title=f"{spec.name} @ {tag} {plots.AXIS[cost.name]}")
   uniform_widths = methods.uniform_widths(env)
   plots.keep_ratio_plot(spec, env.fixed, best_widths, uniform_widths, result,
                         os.path.join(workdir, "plots", f"keep_ratios_{tag}.png"))
-  plots.accuracy_vs_macs_plot(macs_ratio, scores, best, target,
-                              os.path.join(workdir, "plots", f"accuracy_vs_macs_{tag}.png"),
-                              title=f"{method.label} @ {tag} MACs", ylabel=f"held-out {c.reward}")
+  plots.accuracy_vs_cost_plot(
+      cost_ratio, scores, best, target,
+      os.path.join(workdir, "plots", f"accuracy_vs_{cost.name}_{tag}.png"),
+      title=f"{method.label} @ {tag} {plots.AXIS[cost.name]}", ylabel=f"held-out {c.reward}",
+      xlabel=f"{plots.AXIS[cost.name]} ratio")
   return result
 
 
@@ -225,6 +244,9 @@ def _run(config, workdir, mesh) -> list[dict]:
   c = config.search
   spec = spec_from_config(config)
   pn_params, pn_step = load_pruningnet(config, spec, workdir, mesh)
+  cost = make_cost(config, spec, workdir)
+  if cost.name == "latency":  # reachable only known once the table is measured
+    validation.check_targets(config, spec, cost)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
         f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
   splits = datasets.load_splits(config.dataset, spec.resolution)
@@ -247,14 +269,16 @@ def _run(config, workdir, mesh) -> list[dict]:
       previous = io_utils.read_json(path)
       label = methods.method_label(c)
       if (previous.get("label", previous.get("method")) == label
-          and previous.get("seed") == config.seed):
+          and previous.get("seed") == config.seed
+          and previous.get("constraint", "macs") == cost.name):
         print(f"search: {path} exists; skipping (delete it to search again)")
         results.append(previous)
         continue
       raise UserError(f"{path} holds a {previous.get('label', previous.get('method'))} result "
-                      f"(seed {previous.get('seed')}); use a new --workdir for {label}")
+                      f"(seed {previous.get('seed')}, {previous.get('constraint', 'macs')} "
+                      f"budget); use a new --workdir for {label} under {cost.name}")
     results.append(search_target(config, spec, target, pn_model, pn_params,
-                                 score_population, recal, eval_set, workdir, writer, 0))
+                                 score_population, recal, eval_set, workdir, writer, 0, cost))
   writer.close()
   if distributed.is_primary():
     first = results[0]
@@ -266,8 +290,12 @@ def _run(config, workdir, mesh) -> list[dict]:
     greedy = r.get("greedy_rewards") or []
     learning = (f"; warm-up mean {r['warmup_mean']:.4f}, last greedy {greedy[-1]:.4f}"
                 if greedy and "warmup_mean" in r else "")
-    print(f"search: {r.get('label', r['method'])} @ {r['target_macs_ratio']:g}: best "
+    constraint = r.get("constraint", "macs")
+    predicted = (f", predicted {r['latency_ms_predicted']:.2f} ms"
+                 if "latency_ms_predicted" in r else "")
+    print(f"search: {r.get('label', r['method'])} @ {target_ratio(r):g} {constraint}: best "
           f"{r.get('reward', 'top1')} {r.get('best_reward', r['proxy_top1']):.4f} (proxy "
-          f"top-1 {r['proxy_top1']:.3f}) at MACs ratio {r['macs_ratio']:.3f} "
-          f"({r['evaluations']} evaluations{learning})")
+          f"top-1 {r['proxy_top1']:.3f}) at {constraint} ratio "
+          f"{r.get('cost_ratio', r['macs_ratio']):.3f}{predicted}, MACs ratio "
+          f"{r['macs_ratio']:.3f} ({r['evaluations']} evaluations{learning})")
   return results

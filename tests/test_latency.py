@@ -1,0 +1,189 @@
+"""Latency budgets: the measured per-layer table, its lookups, its reuse, and a search
+under `search.constraint=latency` end to end (a tiny table; no timing asserts)."""
+import json
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gp_jax import costs, evaluate, latency, sampling, validation
+from gp_jax.config_lib import fixed_groups_from_config, make_cost, make_env, spec_from_config
+from gp_jax.errors import UserError
+from gp_jax.search import baselines
+from gp_jax.stages import retrain as retrain_stage
+from gp_jax.stages import search as search_stage
+from tests.conftest import link_pruningnet, tiny_config
+from tests.helpers import small_spec
+
+
+def _latency_config(**overrides):
+  config = tiny_config()
+  config.search.constraint = "latency"
+  config.latency.grid_points, config.latency.runs = 3, 1
+  config.eval.latency_batch_size = 8
+  for k, v in overrides.items():
+    config.search[k] = v
+  return config
+
+
+@pytest.fixture(scope="module")
+def table_setup(tmp_path_factory):
+  config = _latency_config()
+  spec = spec_from_config(config)
+  settings = latency.settings_from_config(config, fixed_groups_from_config(config, spec))
+  workdir = str(tmp_path_factory.mktemp("lat"))
+  table = latency.load_or_build(workdir, spec, settings, progress=False)
+  return config, spec, settings, workdir, table
+
+
+def _reachable_target(config, spec, table) -> float:
+  """A target 60% of the way from the smallest net's predicted ratio to 1: a tiny
+  table's figures are mostly dispatch, so a fixed target may be out of reach."""
+  smallest = make_env(config, spec, 1.0, latency.table_cost(table, spec)).min_cost_ratio()
+  return round(smallest + 0.6 * (1 - smallest), 2)
+
+
+def test_cost_interface_matches_the_analytic_counts():
+  spec = small_spec("mobilenetv2", width_multiplier=0.5)
+  rng = np.random.default_rng(0)
+  widths = np.stack([np.maximum(1, (rng.uniform(0.1, 1, spec.num_groups)
+                                    * spec.max_widths).astype(int)) for _ in range(3)])
+  for cost, exact in ((costs.macs_cost(spec), costs.macs), (costs.params_cost(spec), costs.params)):
+    assert cost.full == exact(spec)
+    for w in widths:
+      assert cost.total([int(x) for x in w]) == exact(spec, [int(x) for x in w])
+    np.testing.assert_allclose(cost.population_ratio(widths),
+                               [exact(spec, list(w)) / exact(spec) for w in widths], rtol=1e-12)
+
+
+def test_table_covers_every_layer_and_is_monotone(table_setup):
+  _, spec, settings, workdir, table = table_setup
+  assert os.path.exists(os.path.join(workdir, latency.TABLE_FILE))
+  assert len(table["layer_entry"]) == len(spec.layers)
+  # Layers of one shape share an entry: ResNet-20 has 19 convs and a dense layer.
+  assert len(table["entries"]) < len(spec.layers)
+  widths = latency.measured_widths(spec, settings)
+  for layer, e in zip(spec.layers, table["layer_entry"]):
+    entry = table["entries"][e]
+    assert entry["out"] == widths[layer.out_group]
+    ms = np.asarray(entry["ms"])
+    assert (ms > 0).all() and (ms >= np.asarray(entry["ms_measured"])).all()
+    for axis in range(ms.ndim):
+      assert (np.diff(ms, axis=axis) >= 0).all()
+  assert table["key"]["batch"] == 8 and table["key"]["host_cpu"]
+  assert table["scale"] > 0 and len(table["calibration"]) == 4
+
+
+def test_lookup_is_exact_at_measured_widths_and_interpolates_between(table_setup):
+  _, spec, settings, _, table = table_setup
+  widths = latency.measured_widths(spec, settings)
+  entry_of = dict(zip((l.name for l in spec.layers), table["layer_entry"]))
+  layer = next(l for l in spec.layers if l.in_group >= 0 and l.in_group != l.out_group)
+  entry = table["entries"][entry_of[layer.name]]
+  wi, wo = widths[layer.in_group], widths[layer.out_group]
+  w = np.asarray(spec.max_widths).copy()
+  w[layer.in_group], w[layer.out_group] = wi[1], wo[0]
+  index = [l.name for l in spec.layers].index(layer.name)
+  got = latency.table_cost(table, spec).per_layer(spec, [int(x) for x in w])[index]
+  assert got == pytest.approx(entry["ms"][1][0])
+  mid = (wo[0] + wo[1]) / 2
+  w[layer.out_group] = int(mid)
+  got = latency.table_cost(table, spec).per_layer(spec, [int(x) for x in w])[index]
+  lo, hi = entry["ms"][1][0], entry["ms"][1][1]
+  assert min(lo, hi) - 1e-9 <= got <= max(lo, hi) + 1e-9
+
+
+def test_numpy_jax_and_population_predictions_agree(table_setup):
+  _, spec, settings, _, table = table_setup
+  cost = latency.table_cost(table, spec)
+  population = latency.random_widths(spec, settings, 5, seed=3)
+  host = np.array([cost.total([int(x) for x in w]) for w in population])
+  traced = np.asarray(jax.jit(jax.vmap(cost.total))(jnp.asarray(population)))
+  np.testing.assert_allclose(traced, host, rtol=1e-5)
+  np.testing.assert_allclose(cost.population_ratio(population), host / cost.full, rtol=1e-12)
+  assert cost.total(None) == pytest.approx(cost.full)
+
+
+def test_every_budget_path_honours_the_latency_cost(table_setup):
+  config, spec, settings, _, table = table_setup
+  cost = latency.table_cost(table, spec)
+  target = _reachable_target(config, spec, table)
+  env = make_env(config, spec, target, cost)
+  uniform = baselines.uniform_widths(env)
+  assert cost.ratio([int(w) for w in uniform]) <= target + 1e-9
+  # ... and is the largest uniform net that fits: a little wider does not.
+  r = baselines.uniform_keep_ratio(env)
+  wider = env.widths(np.where(env.fixed, 1.0, min(1.0, r + 0.1)))
+  assert cost.ratio([int(w) for w in wider]) > target
+  searcher = baselines.RandomSearch(env, population=6, evaluations=6, seed=0,
+                                    grid=np.asarray(settings.grid))
+  proposed, _ = searcher.propose(searcher.init_state(), 0, None)
+  ratios = cost.population_ratio(proposed)
+  assert ((ratios <= target + 1e-9) & (ratios >= target - config.search.macs_tolerance)).all()
+  # The PruningNet's sampler keeps a draw inside the range whenever one of its tries is.
+  low, high = target - 0.1, target
+  sample = sampling.make_sampler(spec, grid=settings.grid, fixed=np.asarray(settings.fixed),
+                                 divisor=settings.divisor, macs_range=(low, high), cost=cost,
+                                 tries=64)
+  drawn = jax.vmap(sample)(jax.random.split(jax.random.key(0), 8))
+  hit = cost.population_ratio(np.asarray(drawn))
+  assert ((hit >= low - 1e-6) & (hit <= high + 1e-6)).all()
+
+
+def test_matching_table_is_reused_and_another_devices_is_rebuilt(table_setup, capsys):
+  _, spec, settings, workdir, table = table_setup
+  path = os.path.join(workdir, latency.TABLE_FILE)
+  assert latency.load_table(path, spec, settings)["seconds"] == table["seconds"]
+  other = json.loads(json.dumps(table))
+  other["key"]["host_cpu"] = "Some Other CPU @ 9.9GHz"
+  other["key"]["batch"] = 64
+  foreign = os.path.join(workdir, "foreign.json")
+  with open(foreign, "w") as f:
+    json.dump(other, f)
+  assert latency.load_table(foreign, spec, settings) is None
+  out = capsys.readouterr().out
+  assert "WARNING" in out and "batch" in out and "host_cpu" in out
+  with open(foreign, "w") as f:
+    f.write("{not json")
+  assert latency.load_table(foreign, spec, settings) is None
+  assert "unreadable" in capsys.readouterr().out
+
+
+def test_unreachable_latency_target_is_a_one_line_error(table_setup):
+  config, spec, _, workdir, _ = table_setup
+  config = _latency_config(targets=(0.01,))
+  cost = make_cost(config, spec, workdir)  # reuses the module's table
+  with pytest.raises(UserError, match="latency target 0.01 is unreachable"):
+    validation.check_targets(config, spec, cost)
+  config.search.constraint = "flops"
+  with pytest.raises(UserError, match="search.constraint"):
+    validation.validate(config)
+
+
+def test_search_retrain_eval_under_a_latency_budget(table_setup, trained_workdir, tmp_path):
+  _, spec, _, table_dir, table = table_setup
+  target = _reachable_target(_latency_config(), spec, table)
+  config = _latency_config(targets=(target,))
+  workdir = str(tmp_path / "w")
+  link_pruningnet(trained_workdir, workdir)
+  shutil.copy(os.path.join(table_dir, latency.TABLE_FILE), workdir)  # reused: same key
+  (result,) = search_stage.run(config, workdir)
+  cost = latency.table_cost(table, spec)
+  assert result["constraint"] == "latency" and result["target_ratio"] == target
+  assert "target_macs_ratio" not in result
+  assert result["latency_ratio"] == pytest.approx(cost.ratio(result["widths"]))
+  assert result["latency_ratio"] <= target + 1e-6
+  assert result["latency_ms_predicted"] == pytest.approx(cost.total(result["widths"]))
+  assert os.path.exists(os.path.join(workdir, "plots", f"accuracy_vs_latency_{target:g}.png"))
+  retrain_stage.run(config, workdir)
+  report = evaluate.run_stage(config, workdir)
+  for row in (report, report["baseline"], report["unpruned"]):
+    assert row["latency_ms"] > 0 and row["latency_ms_predicted"] > 0
+    assert row["latency_ratio"] == pytest.approx(
+        row["latency_ms"] / report["unpruned"]["latency_ms"])
+  assert report["latency_ratio_predicted"] == pytest.approx(result["latency_ratio"])
+  assert report["baseline"]["latency_ratio_predicted"] <= target + 1e-6
+  assert "predicted" in evaluate.format_table(report)
