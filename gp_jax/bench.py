@@ -38,7 +38,7 @@ import time
 import numpy as np
 from absl import flags
 
-from gp_jax import cli, data, io_utils, tfds_data
+from gp_jax import cli, data, io_utils, tfds_data, timing
 from gp_jax import splits as splits_lib
 from gp_jax.errors import UserError
 
@@ -713,7 +713,7 @@ def machine() -> dict:
   return {"date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0],
           "jax": jax.__version__, "backend": jax.default_backend(),
           "devices": [str(d) for d in jax.devices()], "cpu_count": os.cpu_count(),
-          "platform": platform.platform()}
+          "platform": platform.platform(), "host_cpu": timing.host_cpu()}
 
 
 def main(argv):
@@ -739,6 +739,9 @@ def main(argv):
     for name in names:
       print(f"bench: {name} ...", flush=True)
       results[name] = TABLES[name][0](_QUICK.value)
+      # Each table names the machine and day it was measured on: a partial run
+      # (--only) keeps the other tables' figures, which another machine may have made.
+      results.setdefault("machines", {})[name] = results["machine"]
       print(TABLES[name][1](results[name]) + "\n", flush=True)
     io_utils.write_json(json_path, results)
   io_utils.write_text(os.path.join(_OUT.value, "BENCHMARKS.md"), render(results))
@@ -746,15 +749,21 @@ def main(argv):
 
 def render(results: dict) -> str:
   m = results["machine"]
-  out = [f"# Benchmarks\n\nMeasured {m['date']} on {m['platform']}, {m['cpu_count']} cores, "
-         f"python {m['python']}, jax {m['jax']} ({m['backend']}). Reproduce with "
+  cpu = f"{m['host_cpu']}, " if "host_cpu" in m else ""
+  out = [f"# Benchmarks\n\nLast run {m['date']} on {cpu}{m['platform']}, {m['cpu_count']} "
+         f"cores, python {m['python']}, jax {m['jax']} ({m['backend']}); a table not rerun "
+         "then keeps its earlier figures, and says under it when and where it was measured "
+         "(tables without that line date from 2026-11-25 or before). Reproduce with "
          "`make bench` (`python -m gp_jax.bench`, about half an hour on 2 cores; "
          "`--only=step,memory` for some tables, `--quick` for a smoke run, `--render` to "
          "rewrite this file from bench.json). Figures are medians after warm-up; every "
          "comparison is a ratio measured in the same run.\n", READING]
   for name, (_, table, title) in TABLES.items():
     if name in results:
-      out.append(f"## {title}\n\n{table(results[name])}\n")
+      m = results.get("machines", {}).get(name)
+      where = (f"\n\nMeasured {m['date']} on {m.get('host_cpu', m['platform'])}, "
+               f"{m['cpu_count']} cores, jax {m['jax']}." if m else "")
+      out.append(f"## {title}\n\n{table(results[name])}{where}\n")
   return "\n".join(out)
 
 

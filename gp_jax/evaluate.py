@@ -20,10 +20,9 @@ from absl import flags
 
 from gp_jax import checkpoints, cli, data, datasets, distributed, io_utils, models, workdir_lock
 from gp_jax.errors import UserError
-from gp_jax.latency import host_cpu
 from gp_jax.stages.retrain import (NETWORK_FILE, STAGE as RETRAIN, input_norm_from_record,
                                    spec_from_record)
-from gp_jax.timing import measure_latency_ms
+from gp_jax.timing import host_cpu, measure_latency_ms
 
 ROLES = ("pruned", "uniform", "unpruned")
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import platform
 import time
 
 import jax
@@ -42,6 +41,7 @@ from tqdm import tqdm
 from gp_jax import channels, costs, distributed, io_utils, models, timing
 from gp_jax.errors import UserError
 from gp_jax.spec import ArchSpec
+from gp_jax.timing import host_cpu
 
 TABLE_FILE = "latency_table.json"
 FORMAT = 1
@@ -80,18 +80,6 @@ def measured_widths(spec: ArchSpec, s: Settings) -> list[list[int]]:
           np.linspace(0, len(allowed) - 1, s.grid_points)).astype(int))]
     out.append([int(w) for w in allowed])
   return out
-
-
-def host_cpu() -> str:
-  """The host CPU's model name (a table measured on an EPYC is not a Xeon's)."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
 
 
 def table_key(spec: ArchSpec, s: Settings) -> dict:
