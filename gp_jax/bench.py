@@ -508,7 +508,7 @@ def table_latency(r: dict) -> str:
   return "\n".join(lines)
 
 
-LATENCY_MODEL_CASES = (  # config, arg, resolution, batch (quick: the first only)
+LATENCY_MODEL_CASES = (  # config, arg, resolution, batch (quick: digits at 16x16, batch 8)
     ("digits_resnet20", None, 32, 32),
     ("imagenet_mobilenetv2", "smoke", 32, 32),
     ("imagenet_resnet50", None, 64, 8),
@@ -517,7 +517,8 @@ LATENCY_MODEL_CASES = (  # config, arg, resolution, batch (quick: the first only
 
 def bench_latency_model(quick: bool) -> dict:
   out = {}
-  for name, arg, resolution, batch in LATENCY_MODEL_CASES[:1] if quick else LATENCY_MODEL_CASES:
+  cases = (("digits_resnet20", None, 16, 8),) if quick else LATENCY_MODEL_CASES
+  for name, arg, resolution, batch in cases:
     out[f"{name} ({resolution}x{resolution}, batch {batch})"] = in_subprocess(
         "latency_model", timeout=3600, config_name=name, arg=arg, resolution=resolution,
         batch=batch, grid_points=2 if quick else 8, runs=2 if quick else 10,

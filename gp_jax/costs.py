@@ -98,6 +98,7 @@ def macs_ratio(spec: ArchSpec, widths) -> float:
 
 
 CONSTRAINTS = ("macs", "params", "latency")
+LABELS = {"macs": "MACs", "params": "params", "latency": "latency"}  # for messages and plots
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -276,9 +276,10 @@ def check_targets(config, spec, cost) -> None:
     smallest = make_env(config, spec, target, cost).min_cost_ratio()
     if target < smallest:
       raise UserError(
-          f"{cost.name} target {target:g} is unreachable: the smallest allowed configuration "
-          f"(every group at keep-ratio {ch.grid_low:g}) has a {cost.name} ratio of "
-          f"{smallest:.3f}; raise the target or lower channels.grid_low")
+          f"{costs.LABELS[cost.name]} target {target:g} is unreachable: the smallest allowed "
+          f"configuration (every group at keep-ratio {ch.grid_low:g}) has a "
+          f"{costs.LABELS[cost.name]} ratio of {smallest:.3f}; raise the target or lower "
+          "channels.grid_low")
 
 
 def validate(config) -> None:

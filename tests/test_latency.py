@@ -133,6 +133,24 @@ def test_every_budget_path_honours_the_latency_cost(table_setup):
   assert ((hit >= low - 1e-6) & (hit <= high + 1e-6)).all()
 
 
+def test_rl_action_wall_keeps_every_episode_within_the_latency_target(table_setup):
+  config, spec, _, _, table = table_setup
+  cost = latency.table_cost(table, spec)
+  target = _reachable_target(config, spec, table)
+  env = make_env(config, spec, target, cost)
+  bounds = jax.jit(env.action_bounds)
+  features = jax.jit(env.scalar_features)
+  rng = np.random.default_rng(0)
+  for _ in range(3):
+    keep = jnp.ones(spec.num_groups)
+    for t, group in enumerate(env.free_groups):
+      low, high = bounds(keep, t)
+      assert float(low) <= float(high)
+      keep = keep.at[group].set(rng.uniform(float(low), float(high)))
+      assert np.isfinite(np.asarray(features(keep, t, 0.0))).all()
+    assert float(env.cost_ratio(keep)) <= target + 1e-5
+
+
 def test_matching_table_is_reused_and_another_devices_is_rebuilt(table_setup, capsys):
   _, spec, settings, workdir, table = table_setup
   path = os.path.join(workdir, latency.TABLE_FILE)
@@ -167,6 +185,7 @@ def test_search_retrain_eval_under_a_latency_budget(table_setup, trained_workdir
   _, spec, _, table_dir, table = table_setup
   target = _reachable_target(_latency_config(), spec, table)
   config = _latency_config(targets=(target,))
+  config.search.method = "random"  # the RL wall under a latency cost: the test above
   workdir = str(tmp_path / "w")
   link_pruningnet(trained_workdir, workdir)
   shutil.copy(os.path.join(table_dir, latency.TABLE_FILE), workdir)  # reused: same key

@@ -10,9 +10,9 @@ import numpy as np  # noqa: E402
 import glob  # noqa: E402
 import os  # noqa: E402
 
-from gp_jax import io_utils  # noqa: E402
+from gp_jax import costs, io_utils  # noqa: E402
 
-AXIS = {"macs": "MACs", "params": "params", "latency": "latency"}  # per search.constraint
+AXIS = costs.LABELS  # per search.constraint
 
 
 def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
