@@ -99,27 +99,27 @@ def _signature(spec: ArchSpec, layer, widths) -> tuple:
           op.activation, tuple(w_in), tuple(widths[layer.out_group]), diagonal)
 
 
-def _layer_call(spec: ArchSpec, layer, w_in: int, w_out: int, batch: int):
-  """A no-argument call of the layer alone, sliced to (w_in, w_out), compiled."""
-  op = spec.ops[layer.op_index]
-  module = models.Layer(op, w_out)
-  x = jnp.full((batch, layer.in_resolution, layer.in_resolution, w_in), 0.5, jnp.float32)
+def _compiled_call(module, x, activation=models.ACTIVATIONS["none"]):
+  """A no-argument, compiled eval-mode call of `module` on `x`, its variables all
+  0.01 (values do not change the speed; no init is compiled)."""
   shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), x, train=False))
   variables = jax.tree.map(lambda t: jnp.full(t.shape, 0.01, t.dtype), shapes)
-  activation = models.ACTIVATIONS[op.activation]
   compiled = jax.jit(lambda v, x: activation(module.apply(v, x, train=False))).lower(
       variables, x).compile()
   return lambda: compiled(variables, x)
 
 
+def _layer_call(spec: ArchSpec, layer, w_in: int, w_out: int, batch: int):
+  """The layer alone, sliced to (w_in, w_out), with its activation."""
+  op = spec.ops[layer.op_index]
+  x = jnp.full((batch, layer.in_resolution, layer.in_resolution, w_in), 0.5, jnp.float32)
+  return _compiled_call(models.Layer(op, w_out), x, models.ACTIVATIONS[op.activation])
+
+
 def network_call(spec: ArchSpec, widths, batch: int):
-  """A no-argument call of the sliced network at `widths` (eval mode), compiled."""
+  """The sliced network at `widths`."""
   model = models.ConvNet(spec, tuple(int(w) for w in widths))
-  x = jnp.zeros(models.input_shape(spec, batch), jnp.float32)
-  shapes = jax.eval_shape(lambda: models.init_variables(model, jax.random.key(0)))
-  variables = jax.tree.map(lambda t: jnp.full(t.shape, 0.01, t.dtype), shapes)
-  compiled = jax.jit(lambda v, x: model.apply(v, x, train=False)).lower(variables, x).compile()
-  return lambda: compiled(variables, x)
+  return _compiled_call(model, jnp.zeros(models.input_shape(spec, batch), jnp.float32))
 
 
 def measure_network_ms(spec: ArchSpec, widths, batch: int, runs: int) -> float:
@@ -289,10 +289,6 @@ def load_or_build(workdir: str, spec: ArchSpec, s: Settings, progress: bool = Tr
           f"full network {table['calibration'][0]['ms']:.2f} ms; written to {path}")
   distributed.barrier("latency_table")
   return table if table is not None else io_utils.read_json(path)
-
-
-def predict_ms(table: dict, spec: ArchSpec, widths) -> float:
-  return float(table_cost(table, spec).total([int(w) for w in widths]))
 
 
 def random_widths(spec: ArchSpec, s: Settings, n: int, seed: int = 0) -> np.ndarray:
