@@ -39,14 +39,14 @@ fashion-mnist: $(STAMP)
 # Not in CI: methods and controls x targets x 3 seeds on Fashion-MNIST -> STUDY.md
 # (STUDY.md says how long it took on which CPU; it resumes when rerun).
 study: fashion-mnist
-	$(PY) -m gp_jax.study --workdir=runs/study
+	$(PY) -m benchmarks.study --workdir=runs/study
 
 # Not in CI: speed and memory figures -> bench.json, BENCHMARKS.md. The PyTorch
 # reference needs torch (CPU build, from this machine's wheel cache); it is not a
 # runtime dependency, so it is installed here only.
 bench: $(STAMP)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m gp_jax.bench
+	$(PY) -m benchmarks.bench
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -12,8 +12,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec as P
 
-from gp_jax import data
+from gp_jax import data, sharding
 
 
 def stack_eval_set(split, batch_size: int, worker_count: int = 0) -> dict:
@@ -91,8 +92,6 @@ def make_population_scorer(model, vmap_chunk: int = 0, mesh=None):
     return lambda params, widths, recal, eval_set: jax.tree.map(
         np.asarray, jitted(params, jnp.asarray(widths), recal, eval_set))
 
-  from jax.sharding import PartitionSpec as P
-  from gp_jax import sharding
   split = sharding.population_sharding(mesh)
   jitted = jax.jit(jax.shard_map(
       local_scores, mesh=mesh, in_specs=(P(), split.spec, P(), P()), out_specs=split.spec,

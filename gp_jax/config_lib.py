@@ -7,6 +7,10 @@ from gp_jax.errors import UserError
 from gp_jax.search.env import PruningEnv
 from gp_jax.spec import ArchSpec
 
+# The retrain stage's choices (validation checks the config against them).
+INITS = ("scratch", "pruningnet")  # retrain.init: where a retrained network starts
+BASELINES = ("", "uniform")        # retrain.baseline: the role trained beside `pruned`
+
 
 def spec_from_config(config) -> ArchSpec:
   """The architecture spec for `config.model` on `config.dataset`."""

@@ -20,6 +20,7 @@ from typing import Iterator
 
 import grain
 import numpy as np
+from absl import flags
 
 from gp_jax.errors import UserError
 from gp_jax.splits import ArraySplit
@@ -96,6 +97,13 @@ def train_batches(split, batch_size: int, *, seed: int, augment: bool = True,
   return ds.batch(batch_size // process_count, drop_remainder=True)
 
 
+def recalibration_images(split, batch_size: int, batches: int, seed: int) -> np.ndarray:
+  """The first `batches` un-augmented training batches of `batch_size` as one array
+  of images: what BatchNorm statistics are recalibrated on."""
+  return stacked_batches(train_batches(split, batch_size, seed=seed, augment=False), 0,
+                         batches)["image"]
+
+
 def iterate(dataset: grain.MapDataset, start: int, worker_count: int = 0) -> Iterator:
   """Batches `start`, `start + 1`, ... of `dataset`, decoded in `worker_count`
   grain worker processes (0: in this process)."""
@@ -105,7 +113,6 @@ def iterate(dataset: grain.MapDataset, start: int, worker_count: int = 0) -> Ite
 
 
 def _prefetch(dataset: grain.MapDataset, worker_count: int) -> Iterator:
-  from absl import flags
   if not flags.FLAGS.is_parsed():  # grain reads its absl flags (e.g. under pytest)
     flags.FLAGS.mark_as_parsed()
   return iter(dataset.to_iter_dataset().mp_prefetch(

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+import numpy as np
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
@@ -47,7 +49,6 @@ BUILTIN = {
 
 def mean_std(images) -> tuple:
   """Per-channel ((mean...), (std...)) in [0, 1] units of uint8 images (N, H, W, C)."""
-  import numpy as np
   x = np.asarray(images)
   c = x.shape[-1]
   flat = x.reshape(-1, c)

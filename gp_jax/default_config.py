@@ -1,160 +1,215 @@
-"""The fields every experiment config shares; `configs/*.py` start from here."""
+"""The config schema: every field's default, rule (type, range or choices) and help,
+declared once in `FIELDS`. `base_config()`, which `configs/*.py` start from, and
+`gp_jax.validation` both derive from it; names come from the registries that own
+them (dataset kinds, search methods, schedules, constraints, metrics).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
 import ml_collections
+
+from gp_jax import candidates, costs, datasets, optim
+from gp_jax.config_lib import BASELINES, INITS
+from gp_jax.config_rules import (Rule, boolean, choice, fractions, integer, mesh_axis, number,
+                                 patterns, range_pair, ratios, text)
+from gp_jax.search.methods import METHODS, RL_STATES
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+  path: str      # dotted: "search.rl.hidden"
+  default: Any
+  rule: Rule
+  help: str = ""
+
+
+def _path(v):
+  return Rule(lambda x: isinstance(x, str), v, (3,))
+
+
+def _train(prefix: str, *, steps: int, weight_decay: float, log_every: int,
+           checkpoint_every: int, max_to_keep: int, warmup_steps: int):
+  """The optimiser fields the pruningnet and retrain sections share."""
+  return [
+      Field(f"{prefix}.steps", steps, integer()),
+      Field(f"{prefix}.batch_size", 64, integer()),
+      Field(f"{prefix}.learning_rate", 0.1, number(0, math.inf, low_open=True)),
+      Field(f"{prefix}.schedule", "cosine", choice(optim.SCHEDULES),
+            " | ".join(optim.SCHEDULES)),
+      Field(f"{prefix}.decay_at", (0.5, 0.75), fractions(),
+            'schedule "step": x0.1 at these fractions of training'),
+      Field(f"{prefix}.warmup_steps", warmup_steps, integer(0)),
+      Field(f"{prefix}.momentum", 0.9, number(0, 1, high_open=True)),
+      Field(f"{prefix}.nesterov", True, boolean()),
+      Field(f"{prefix}.weight_decay", weight_decay, number(0, 1)),
+      Field(f"{prefix}.label_smoothing", 0.0, number(0, 1, high_open=True)),
+      Field(f"{prefix}.log_every", log_every, integer()),
+      Field(f"{prefix}.checkpoint_every", checkpoint_every, integer()),
+      Field(f"{prefix}.max_to_keep", max_to_keep, integer()),
+  ]
+
+
+_PRUNINGNET_TRAIN = {f.path.split(".")[1]: f for f in _train(
+    "pruningnet", steps=600, weight_decay=5e-5, log_every=20, checkpoint_every=200,
+    max_to_keep=3, warmup_steps=30)}
+_RETRAIN_TRAIN = {f.path.split(".")[1]: f for f in _train(
+    "retrain", steps=500, weight_decay=5e-4, log_every=25, checkpoint_every=250,
+    max_to_keep=2, warmup_steps=25)}
+_P, _R = _PRUNINGNET_TRAIN, _RETRAIN_TRAIN
+
+# Digits-scale defaults; configs/imagenet_*.py and the others override them.
+FIELDS: tuple[Field, ...] = (
+    Field("seed", 0, integer(0)),
+    Field("dataset.name", "digits", choice(datasets.KINDS), "a dataset kind (datasets.py)"),
+    Field("dataset.resolution", 0, integer(0), "0: the dataset's default resolution"),
+    Field("dataset.holdout_size", 300, integer(), "held-out search split carved from train"),
+    Field("dataset.data_dir", "", _path("a directory path (or '')"),
+          'tfds data dir ("" = tfds default); not for digits'),
+    Field("dataset.path", "", _path("a file or folder path (or '')"),
+          "npz: FILE.npz; image_folder: DIR (see datasets.py)"),
+    Field("dataset.flip", True, boolean(),
+          "random horizontal flips in training (never on digits)"),
+    Field("dataset.worker_count", 0, integer(0),
+          "grain worker processes decoding images (0: inline)"),
+    Field("dataset.lighting", 0.0, number(0, 1),
+          "ImageNet PCA lighting noise (MetaPruning: 0.1)"),
+    Field("model.arch", "resnet20", text(),
+          "a built-in architecture, or module:function for your own (README)"),
+    Field("model.width_multiplier", 1.0, number(0, 8, low_open=True)),
+    Field("channels.divisor", 1, integer(), "widths round to a multiple of this"),
+    Field("channels.fixed_groups", (), patterns(), "group/layer name patterns never pruned"),
+    Field("channels.grid_levels", 31, integer(2), "keep-ratio grid, as MetaPruning"),
+    Field("channels.grid_low", 0.1, number(0, 1, low_open=True)),
+    Field("channels.grid_high", 1.0, number(0, 1, low_open=True)),
+    Field("progress", True, boolean(), "progress bars on the terminal"),
+    Field("cpu_low_memory", False, boolean(),
+          "on the CPU: compile for a lower peak memory (gp_jax/xla_flags.py; BENCHMARKS.md "
+          "table 5 says which networks it helps)"),
+    # Devices: the batch (and search populations) split over `data`, the
+    # PruningNet's kernel heads over `model` (README "Scaling out").
+    Field("mesh.data", -1, mesh_axis(), "-1: all remaining devices"),
+    Field("mesh.model", 1, mesh_axis()),
+
+    _P["steps"], _P["batch_size"],
+    Field("pruningnet.configs_per_step", 1, integer(),
+          "configurations sampled per step, each on its batch slice"),
+    Field("pruningnet.macs_range", (), range_pair(),
+          "() or (low, high): reject samples outside these ratios of the constraint"),
+    _P["learning_rate"], _P["schedule"], _P["decay_at"], _P["warmup_steps"],
+    _P["momentum"], _P["nesterov"], _P["weight_decay"],
+    Field("pruningnet.momentum_dtype", "float32", choice(("float32", "bfloat16")),
+          "bfloat16: half the optimizer memory"),
+    _P["label_smoothing"],
+    Field("pruningnet.gcn_features", 64, integer(), "GCN embedding width"),
+    Field("pruningnet.gcn_layers", 2, integer()),
+    Field("pruningnet.head_hidden", 32, integer(), "hidden width of each layer's kernel head"),
+    _P["log_every"], _P["checkpoint_every"], _P["max_to_keep"],
+    Field("pruningnet.recal_batches", 4, integer(),
+          "training batches for BN recalibration of a candidate"),
+    Field("pruningnet.eval_batch_size", 100, integer()),
+
+    Field("search.method", "graph_rl", choice(METHODS), " | ".join(METHODS)),
+    Field("search.constraint", "macs", choice(costs.CONSTRAINTS),
+          "what the budget counts; latency is predicted on this device from "
+          "W/latency_table.json (gp_jax/latency.py, `latency.*`)"),
+    Field("search.targets", (0.5,), ratios(),
+          "ratios of the full network's cost; one search (and result file) each"),
+    Field("search.macs_tolerance", 0.03, number(0, 1, low_open=True, high_open=True),
+          "results land in [target - tolerance, target] of the constraint's ratio"),
+    # AMC runs 800 (train_episode); 400 = its 100 warm-up episodes + 300 learned
+    # ones, where its noise has long decayed (0.5 * 0.95^45 < 0.05), and fits a CPU.
+    Field("search.evaluations", 400, integer(),
+          "candidates scored per target (the search budget; RL: episodes)"),
+    Field("search.population", 16, integer(), "candidates per vmapped call (random, evolution)"),
+    Field("search.reward", "top1", choice(candidates.METRICS),
+          "top1 (as MetaPruning/AMC) | top5 | neg_loss (held-out cross-entropy)"),
+    Field("search.recal_batches", 2, integer(), "BN recalibration: batches of training images"),
+    Field("search.recal_batch_size", 64, integer(), "... of this size"),
+    Field("search.eval_batch_size", 100, integer(), "held-out evaluation batch"),
+    Field("search.eval_examples", 0, integer(0),
+          "held-out images scoring each candidate; 0: all of them"),
+    Field("search.vmap_chunk", 0, integer(0),
+          "candidates vmapped together; 0: 1 on CPU, all on GPU/TPU"),
+
+    # The DDPG agent (search/rl.py, search/ddpg.py). Defaults are AMC's own
+    # (mit-han-lab/amc amc_search.py argparse defaults, lib/agent.py), named per field.
+    Field("search.rl.state", "", choice(("",) + RL_STATES),
+          '"": the method\'s own (graph_rl: gcn, amc: handcrafted); controls: '
+          "gcn_untrained | gcn_shuffled (search/rl.py)"),
+    Field("search.rl.episodes_per_round", 0, integer(0),
+          "episodes per vmapped rollout; the actor is updated after each round (AMC: 1). "
+          "0: 4 on CPU (candidates are scored one by one there anyway), search.population "
+          "on GPU/TPU (one call scores them all)"),
+    Field("search.rl.hidden", 300, integer(), "AMC --hidden1/--hidden2"),
+    Field("search.rl.actor_lr", 1e-4, number(0, 1, low_open=True), "AMC --lr_a"),
+    Field("search.rl.critic_lr", 1e-3, number(0, 1, low_open=True), "AMC --lr_c"),
+    Field("search.rl.tau", 0.01, number(0, 1, low_open=True), "AMC --tau (target networks)"),
+    Field("search.rl.discount", 1.0, number(0, 1), "AMC --discount"),
+    Field("search.rl.batch_size", 64, integer(), "AMC --bsize"),
+    Field("search.rl.replay_episodes", 100, integer(),
+          "AMC --rmsize (per layer): a FIFO of the last 100 episodes"),
+    Field("search.rl.warmup_episodes", 100, integer(0),
+          "AMC --warmup: uniform random actions first"),
+    Field("search.rl.noise_init", 0.5, number(0, 10, low_open=True),
+          "AMC --init_delta: truncated-normal exploration sigma"),
+    # AMC's --delta_decay is 0.95; we depart: with 0.95 the noise is gone 80 episodes
+    # after the warm-up and the greedy policy stalls (tests/test_rl.py's synthetic
+    # reward: no closer to the optimum after 800 episodes than after 400); 0.99 keeps
+    # exploring through a 300-episode budget and ends closer (README, "Stage 2").
+    Field("search.rl.noise_decay", 0.99, number(0, 1, low_open=True),
+          "sigma's factor per episode after the warm-up"),
+    Field("search.rl.baseline_alpha", 0.5, number(0, 1, low_open=True),
+          "AMC moving_alpha: reward baseline, batch means"),
+    Field("search.rl.macs_reward", 0.0, number(-100, 100),
+          "reward = score + macs_reward * MACs ratio (AMC: 0)"),
+    Field("search.rl.greedy_every", 1, integer(0),
+          "score the noise-free policy every N rounds (0: never)"),
+    Field("search.evolution.parents", 4, integer(),
+          "top-k kept as parents (MetaPruning: 10 of 50)"),
+    Field("search.evolution.mutation_prob", 0.1, number(0, 1)),
+
+    Field("retrain.init", "scratch", choice(INITS),
+          "scratch (as MetaPruning) | pruningnet (generated weights)"),
+    Field("retrain.baseline", "uniform", choice(BASELINES),
+          '"" | uniform: also train the uniform net at the same cost'),
+    Field("retrain.unpruned", True, boolean(),
+          "also train the full network (the table's reference row)"),
+    Field("retrain.use_holdout", True, boolean(),
+          "retrain on train + the search's held-out split"),
+    *_R.values(),
+
+    Field("eval.batch_size", 100, integer(), "test-set evaluation batch"),
+    Field("eval.latency_batch_size", 32, integer(),
+          "latency: median over timed batches of this size ..."),
+    Field("eval.latency_runs", 20, integer(), "... after warm-up"),
+    # The per-layer latency table of `search.constraint=latency` (gp_jax/latency.py),
+    # measured at eval.latency_batch_size.
+    Field("latency.grid_points", 8, integer(2),
+          "widths measured per channel group at most (interpolated between)"),
+    Field("latency.runs", 10, integer(), "timed calls per measurement (median)"),
+)
+
+
+def rules() -> dict[str, Rule]:
+  """{field path: its rule}, for gp_jax.validation."""
+  return {f.path: f.rule for f in FIELDS}
 
 
 def base_config() -> ml_collections.ConfigDict:
+  """Every field at its default."""
   config = ml_collections.ConfigDict()
-  config.seed = 0
-
-  config.dataset = ml_collections.ConfigDict()
-  config.dataset.name = "digits"
-  config.dataset.resolution = 0  # 0: the dataset's default resolution
-  config.dataset.holdout_size = 300  # held-out search split carved from train
-  config.dataset.data_dir = ""       # tfds data dir ("" = tfds default); not for digits
-  config.dataset.path = ""           # npz: FILE.npz; image_folder: DIR (see datasets.py)
-  config.dataset.flip = True         # random horizontal flips in training (never on digits)
-  config.dataset.worker_count = 0    # grain worker processes decoding images (0: inline)
-  config.dataset.lighting = 0.0      # ImageNet PCA lighting noise (MetaPruning: 0.1)
-
-  config.model = ml_collections.ConfigDict()
-  config.model.arch = "resnet20"
-  config.model.width_multiplier = 1.0
-
-  config.channels = ml_collections.ConfigDict()
-  config.channels.divisor = 1          # widths round to a multiple of this
-  config.channels.fixed_groups = ()    # group/layer name patterns never pruned
-  config.channels.grid_levels = 31     # keep-ratio grid, as MetaPruning
-  config.channels.grid_low = 0.1
-  config.channels.grid_high = 1.0
-
-  config.progress = True  # progress bars on the terminal
-  # On the CPU: compile for a lower peak memory (gp_jax/xla_flags.py): the ResNet-50
-  # and MobileNetV2 PruningNet steps need less and run faster; digits' runs 13% slower.
-  config.cpu_low_memory = False
-
-  # Devices: the batch (and search populations) split over `data`, the PruningNet's
-  # kernel heads over `model`; -1 takes all remaining devices (see README "Scaling out").
-  config.mesh = ml_collections.ConfigDict()
-  config.mesh.data = -1
-  config.mesh.model = 1
-  add_pruningnet(config)
-  add_search(config)
-  add_retrain(config)
+  for f in FIELDS:
+    *sections, name = f.path.split(".")
+    node = config
+    for s in sections:
+      if s not in node:
+        node[s] = ml_collections.ConfigDict()
+      node = node[s]
+    node[name] = f.default
   return config
-
-
-def add_pruningnet(config: ml_collections.ConfigDict) -> None:
-  """PruningNet stage defaults (digits scale; ImageNet configs override)."""
-  c = config.pruningnet = ml_collections.ConfigDict()
-  c.steps = 600
-  c.batch_size = 64
-  c.configs_per_step = 1      # configurations sampled per step, each on its batch slice
-  c.macs_range = ()           # () or (low, high): reject samples outside these MACs ratios
-  c.learning_rate = 0.1
-  c.schedule = "cosine"       # cosine | step | linear | constant
-  c.decay_at = (0.5, 0.75)    # schedule "step": x0.1 at these fractions of training
-  c.warmup_steps = 30
-  c.momentum = 0.9
-  c.nesterov = True
-  c.weight_decay = 5e-5
-  c.momentum_dtype = "float32"  # or "bfloat16": half the optimizer memory
-  c.label_smoothing = 0.0
-  c.gcn_features = 64         # GCN embedding width
-  c.gcn_layers = 2
-  c.head_hidden = 32          # hidden width of each layer's kernel head
-  c.log_every = 20
-  c.checkpoint_every = 200
-  c.max_to_keep = 3
-  c.recal_batches = 4         # training batches for BN recalibration of a candidate
-  c.eval_batch_size = 100
-
-
-def add_search(config: ml_collections.ConfigDict) -> None:
-  """Search stage defaults (digits scale)."""
-  c = config.search = ml_collections.ConfigDict()
-  c.method = "graph_rl"       # graph_rl | amc | evolution | random | uniform (search/methods.py)
-  # What the budget counts: macs | params | latency (predicted on this device from
-  # W/latency_table.json, see gp_jax/latency.py and `config.latency`).
-  c.constraint = "macs"
-  c.targets = (0.5,)          # ratios of the full network's cost; one search (and result file) each
-  c.macs_tolerance = 0.03     # results land in [target - tolerance, target] (of the constraint's ratio)
-  # Candidates scored per target (the search budget; RL: episodes). AMC runs 800
-  # (train_episode); 400 = its 100 warm-up episodes + 300 learned ones, which is
-  # where its noise has long decayed (0.5 * 0.95^45 < 0.05) and fits a CPU.
-  c.evaluations = 400
-  c.population = 16           # candidates per vmapped call (random, evolution)
-  c.reward = "top1"           # top1 (as MetaPruning/AMC) | top5 | neg_loss (held-out cross-entropy)
-  c.recal_batches = 2         # BN recalibration: batches of training images ...
-  c.recal_batch_size = 64     # ... of this size
-  c.eval_batch_size = 100     # held-out evaluation batch
-  c.eval_examples = 0         # held-out images scoring each candidate; 0: all of them
-  c.vmap_chunk = 0            # candidates vmapped together; 0: 1 on CPU, all on GPU/TPU
-
-  # The DDPG agent (search/rl.py, search/ddpg.py). Defaults are AMC's own
-  # (mit-han-lab/amc amc_search.py argparse defaults, lib/agent.py), named per field.
-  c.rl = ml_collections.ConfigDict()
-  c.rl.state = ""             # "": the method's own (graph_rl: gcn, amc: handcrafted);
-  #                             controls: gcn_untrained | gcn_shuffled (search/rl.py)
-  # Episodes per vmapped rollout; the actor is updated after each round. AMC: 1.
-  # 0: 4 on CPU (candidates are scored one by one there anyway), search.population
-  # on GPU/TPU (one call scores them all).
-  c.rl.episodes_per_round = 0
-  c.rl.hidden = 300           # AMC --hidden1/--hidden2
-  c.rl.actor_lr = 1e-4        # AMC --lr_a
-  c.rl.critic_lr = 1e-3       # AMC --lr_c
-  c.rl.tau = 0.01             # AMC --tau (target networks)
-  c.rl.discount = 1.0         # AMC --discount
-  c.rl.batch_size = 64        # AMC --bsize
-  c.rl.replay_episodes = 100  # AMC --rmsize (per layer): a FIFO of the last 100 episodes
-  c.rl.warmup_episodes = 100  # AMC --warmup: uniform random actions first
-  c.rl.noise_init = 0.5       # AMC --init_delta: truncated-normal exploration sigma ...
-  # ... times this per episode after the warm-up. AMC's --delta_decay is 0.95; we
-  # depart: with 0.95 the noise is gone 80 episodes after the warm-up and the greedy
-  # policy stalls (tests/test_rl.py's synthetic reward: no closer to the optimum
-  # after 800 episodes than after 400); 0.99 keeps exploring through a 300-episode
-  # budget (sigma 0.18 after 100 learned episodes, 0.025 after 300) and ends closer
-  # (README, "Stage 2").
-  c.rl.noise_decay = 0.99
-  c.rl.baseline_alpha = 0.5   # AMC moving_alpha: reward baseline, batch means
-  c.rl.macs_reward = 0.0      # reward = score + macs_reward * MACs ratio (AMC: 0)
-  c.rl.greedy_every = 1       # score the noise-free policy every N rounds (0: never)
-
-  c.evolution = ml_collections.ConfigDict()
-  c.evolution.parents = 4     # top-k kept as parents (MetaPruning: 10 of 50)
-  c.evolution.mutation_prob = 0.1
-
-
-def add_retrain(config: ml_collections.ConfigDict) -> None:
-  """Retrain + eval defaults (digits scale)."""
-  c = config.retrain = ml_collections.ConfigDict()
-  c.init = "scratch"          # scratch (as MetaPruning) | pruningnet (generated weights)
-  c.baseline = "uniform"      # "" | uniform: also train the uniform net at the same MACs
-  c.unpruned = True           # also train the full network (the table's reference row)
-  c.use_holdout = True        # retrain on train + the search's held-out split
-  c.steps = 500
-  c.batch_size = 64
-  c.learning_rate = 0.1
-  c.schedule = "cosine"
-  c.decay_at = (0.5, 0.75)
-  c.warmup_steps = 25
-  c.momentum = 0.9
-  c.nesterov = True
-  c.weight_decay = 5e-4
-  c.label_smoothing = 0.0
-  c.log_every = 25
-  c.checkpoint_every = 250
-  c.max_to_keep = 2
-
-  e = config.eval = ml_collections.ConfigDict()
-  e.batch_size = 100          # test-set evaluation batch
-  e.latency_batch_size = 32   # latency: median over timed batches of this size ...
-  e.latency_runs = 20         # ... after warm-up
-
-  # The per-layer latency table of `search.constraint=latency` (gp_jax/latency.py),
-  # measured at eval.latency_batch_size.
-  t = config.latency = ml_collections.ConfigDict()
-  t.grid_points = 8           # widths measured per channel group at most (interpolated between)
-  t.runs = 10                 # timed calls per measurement (median)
 
 
 def parse_arg(arg) -> tuple[float | None, bool]:

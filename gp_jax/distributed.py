@@ -13,6 +13,7 @@ import os
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from gp_jax import preemption
 from gp_jax.errors import UserError
@@ -70,7 +71,6 @@ def is_primary() -> bool:
 def barrier(name: str) -> None:
   """Waits until every process reaches `name`."""
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
     multihost_utils.sync_global_devices(name)
 
 
@@ -78,5 +78,4 @@ def any_process(flag: bool) -> bool:
   """True on every process if `flag` is true on any (e.g. one got SIGTERM)."""
   if jax.process_count() == 1:
     return bool(flag)
-  from jax.experimental import multihost_utils
   return bool(np.any(multihost_utils.process_allgather(np.asarray([flag], np.int32))))

@@ -20,8 +20,8 @@ from absl import flags
 
 from gp_jax import checkpoints, cli, data, datasets, distributed, io_utils, models, workdir_lock
 from gp_jax.errors import UserError
-from gp_jax.stages.retrain import (NETWORK_FILE, STAGE as RETRAIN, input_norm_from_record,
-                                   spec_from_record)
+from gp_jax.artifacts import (NETWORK_FILE, RETRAIN, input_norm_from_record,
+                              spec_from_record)
 from gp_jax.timing import host_cpu, measure_latency_ms
 
 ROLES = ("pruned", "uniform", "unpruned")
@@ -163,13 +163,6 @@ def format_table(report: dict) -> str:
                f"{report['device']}, {report.get('host_cpu', '?')}"
                + ("; predicted: the search's latency table" if predicted else "") + ")")
   return "\n".join(lines)
-
-
-def run_stage(config, workdir: str) -> dict:
-  """The pipeline's `eval` stage."""
-  report = evaluate_workdir(workdir)
-  print(format_table(report))
-  return report
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from absl import flags
 
 from gp_jax import cli, evaluate, folding, io_utils, models
 from gp_jax.errors import UserError
-from gp_jax.stages.retrain import input_norm_from_record
+from gp_jax.artifacts import input_norm_from_record
 from gp_jax.timing import measure_latency_ms
 
 FORMATS = ("stablehlo", "onnx")

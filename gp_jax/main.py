@@ -19,14 +19,14 @@ import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from gp_jax import (cli, datasets, distributed, evaluate, preemption, sharding, validation,
-                    workdir_lock, xla_flags)
+from gp_jax import (cli, datasets, distributed, preemption, sharding, validation, workdir_lock,
+                    xla_flags)
 from gp_jax.errors import UserError, unknown_name
-from gp_jax.stages import pruningnet, retrain, search
+from gp_jax.stages import eval as eval_stage, pruningnet, retrain, search
 
 # name -> run(config, workdir)
 STAGES = {"pruningnet": pruningnet.run, "search": search.run, "retrain": retrain.run,
-          "eval": evaluate.run_stage}
+          "eval": eval_stage.run}
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)

@@ -16,10 +16,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax.training import train_state
 
 from gp_jax import layer_graph as lg
 from gp_jax.aggregator import GraphAggregator
-from gp_jax import datasets
+from gp_jax import datasets, sharding
 from gp_jax.models import ConvNet
 from gp_jax.spec import ArchSpec
 
@@ -98,3 +99,32 @@ def count_pruningnet_params(spec: ArchSpec, config) -> int:
       lambda k, x: model.init(k, x, jnp.asarray(spec.max_widths), train=False),
       jax.random.key(0), images)
   return int(sum(np.prod(x.shape) for x in jax.tree.leaves(shapes["params"])))
+
+
+def init_params(model, spec, seed: int):
+  images = jnp.zeros((1, spec.resolution, spec.resolution, spec.in_channels))
+  return model.init(jax.random.key(seed), images, jnp.asarray(spec.max_widths),
+                    train=False)["params"]
+
+
+def create_state(model, spec, tx, seed: int) -> train_state.TrainState:
+  return train_state.TrainState.create(apply_fn=model.apply,
+                                       params=init_params(model, spec, seed), tx=tx)
+
+
+def create_sharded_state(model, spec, tx, seed: int, mesh, shardings=None):
+  """(state, shardings): the train state created directly on the mesh (kernel
+  heads split over `model`), never whole on one device; `shardings`, when the
+  caller has them, are `sharding.state_shardings` of the state.
+
+  Two programs, not one: the random-init temporaries of the parameters (about
+  1.7x their size) are freed before the optimizer state is allocated, which
+  lowers the start-up peak (ResNet-50 on one CPU device: 11.8 -> 8.0 GiB).
+  """
+  if shardings is None:
+    shardings = sharding.state_shardings(
+        mesh, jax.eval_shape(lambda: create_state(model, spec, tx, seed)))
+  params = jax.jit(lambda: init_params(model, spec, seed), out_shardings=shardings.params)()
+  create = lambda p: train_state.TrainState.create(  # pylint: disable=unnecessary-lambda-assignment
+      apply_fn=model.apply, params=p, tx=tx)
+  return jax.jit(create, out_shardings=shardings, donate_argnums=0)(params), shardings

@@ -47,6 +47,14 @@ def mesh_shape(mesh_config, device_count: int) -> tuple[int, int]:
   return data, model
 
 
+def run_on_mesh(fn, config, workdir: str):
+  """`fn(config, workdir, mesh)` under the config's mesh (`jax.set_mesh`): how
+  every stage runs."""
+  mesh = make_mesh(config)
+  with jax.set_mesh(mesh):
+    return fn(config, workdir, mesh)
+
+
 def make_mesh(config) -> jax.sharding.Mesh:
   """The (data, model) mesh of `config.mesh` over all devices of all processes; a
   UserError if it does not fit them or the batch sizes do not split over it."""

@@ -11,6 +11,8 @@ import dataclasses
 import os
 from typing import Any, Callable
 
+from gp_jax import augment
+
 import numpy as np
 
 from gp_jax.errors import UserError
@@ -25,7 +27,6 @@ def _identity(record):
 
 
 def _shift(record, rng):
-  from gp_jax import augment  # numpy + PIL only
   return augment.random_shift(record, rng, pad=4)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from absl import logging
 
 from gp_jax import augment
 from gp_jax.errors import UserError
@@ -34,8 +35,7 @@ def prepare_command(name: str, data_dir: str) -> str:
 
 
 def _source(name: str, split: str, data_dir: str):
-  import tensorflow_datasets as tfds
-  from absl import logging
+  import tensorflow_datasets as tfds  # heavy (seconds): only when a tfds dataset is read
   verbosity = logging.get_verbosity()
   logging.set_verbosity(logging.ERROR)  # tfds warns about each folder it probes
   try:

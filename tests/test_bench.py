@@ -1,4 +1,4 @@
-"""`python -m gp_jax.bench` runs (quick form) and writes bench.json + BENCHMARKS.md."""
+"""`python -m benchmarks.bench` runs (quick form) and writes bench.json + BENCHMARKS.md."""
 import json
 import os
 import subprocess
@@ -8,7 +8,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_bench_pipeline_quick_writes_both_files(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "gp_jax.bench", "--quick", "--only=pipeline",
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--quick", "--only=pipeline",
                          f"--out={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
                         timeout=900)
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -22,7 +22,7 @@ def test_bench_pipeline_quick_writes_both_files(tmp_path):
 
 
 def test_bench_unknown_table_is_one_line(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "gp_jax.bench", "--only=pipelin",
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--only=pipelin",
                          f"--out={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
                         timeout=300)
   assert proc.returncode == 2 and "pipeline" in proc.stderr
@@ -31,7 +31,7 @@ def test_bench_unknown_table_is_one_line(tmp_path):
 
 
 def test_bench_sharding_table_splits_the_heads_over_model(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "gp_jax.bench", "--only=sharding",
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--only=sharding",
                          f"--out={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
                         timeout=900)
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -47,7 +47,7 @@ def test_bench_sharding_table_splits_the_heads_over_model(tmp_path):
 
 
 def test_bench_latency_model_quick_compares_prediction_and_measurement(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "gp_jax.bench", "--quick",
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--quick",
                          "--only=latency_model", f"--out={tmp_path}"], cwd=ROOT,
                         capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-2000:]

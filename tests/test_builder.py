@@ -80,8 +80,7 @@ def test_bad_user_functions(arch, match):
 
 
 def test_user_network_runs_the_whole_pipeline(tmp_path):
-  from gp_jax import evaluate
-  from gp_jax.stages import pruningnet, retrain, search
+  from gp_jax.stages import eval as eval_stage, pruningnet, retrain, search
   from tests.conftest import tiny_config
   config = tiny_config()
   config.model.arch = "tests.toy_net:branchy"
@@ -93,6 +92,6 @@ def test_user_network_runs_the_whole_pipeline(tmp_path):
   [result] = search.run(config, workdir)
   assert result["arch"] == "branchy" and result["macs_ratio"] <= 0.5
   retrain.run(config, workdir)
-  report = evaluate.run_stage(config, workdir)
+  report = eval_stage.run(config, workdir)
   assert report["widths"] == result["widths"] and "baseline" in report
   assert 0 <= report["top1"] <= 1

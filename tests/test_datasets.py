@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gp_jax import augment, data, evaluate, splits
-from gp_jax.stages import pruningnet, retrain, search
+from gp_jax import augment, data, splits
+from gp_jax.stages import eval as eval_stage, pruningnet, retrain, search
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOCK_EXAMPLES = 24
@@ -22,6 +22,7 @@ MOCK_EXAMPLES = 24
                                   "cifar10_resnet56"])
 def test_smoke_config_runs_every_stage_on_mock_data(name, tmp_path):
   config = importlib.import_module(f"configs.{name}").get_config("smoke")
+  config.search.rl.greedy_every = 0  # its own compilations; test_search checks it
   workdir = str(tmp_path / "w")
   if name == "imagenet_mobilenetv2":
     config.dataset.worker_count = 1  # decode in a grain worker process
@@ -31,7 +32,7 @@ def test_smoke_config_runs_every_stage_on_mock_data(name, tmp_path):
     pn = pruningnet.run(config, workdir)
     [result] = search.run(config, workdir)
     retrain.run(config, workdir)
-    report = evaluate.run_stage(config, workdir)
+    report = eval_stage.run(config, workdir)
   assert set(pn) == {"holdout_top1_uniform_1", "holdout_top1_uniform_0.5"}
   assert result["macs_ratio"] <= config.search.targets[0] + 1e-9
   assert report["test_images"] == MOCK_EXAMPLES and 0 <= report["top1"] <= report["top5"] <= 1

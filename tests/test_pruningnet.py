@@ -6,6 +6,7 @@ import pytest
 
 from configs import digits_resnet20
 from gp_jax import candidates, channels, costs, data, digits_data, optim, sampling, validation
+from gp_jax import pruningnet as pn_lib
 from gp_jax.config_lib import spec_from_config
 from gp_jax.pruningnet import kernel_shape, pruningnet_from_config
 from gp_jax.stages import pruningnet as stage
@@ -66,7 +67,7 @@ def test_train_step_compiles_once_for_many_configurations():
   model = pruningnet_from_config(spec, config)
   c = config.pruningnet
   tx = optim.make_optimizer(c, 100)
-  state = stage.create_state(model, spec, tx, seed=0)
+  state = pn_lib.create_state(model, spec, tx, seed=0)
   sampler = stage.make_sampler(spec, config)
   traces = []
   inner = stage.make_train_step(model, spec, sampler, optim.learning_rate_schedule(c, 100),

@@ -8,9 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from gp_jax import costs, evaluate
+from gp_jax import artifacts, costs, evaluate
 from gp_jax.config_lib import spec_from_config
 from gp_jax.stages import retrain as retrain_stage
+from gp_jax.stages import eval as eval_stage
 from gp_jax.stages import search as search_stage
 from tests.conftest import link_pruningnet, tiny_config
 
@@ -35,7 +36,7 @@ def test_retrain_trains_sliced_networks_and_report_is_complete(retrained):
     result = json.load(f)
   for role in ("pruned", "uniform", "unpruned"):
     assert sorted(os.listdir(os.path.join(workdir, "retrain", role))) == ["3", "6", "network.json"]
-  report = evaluate.run_stage(config, workdir)
+  report = eval_stage.run(config, workdir)
   with open(os.path.join(workdir, "report.json")) as f:
     assert json.load(f) == report
   for row in (report, report["baseline"], report["unpruned"]):
@@ -80,7 +81,7 @@ def test_init_from_pruningnet_matches_its_proxy(trained_workdir, tmp_path):
   sliced_vars = retrain_stage.pruningnet_variables(config, spec, widths, trained_workdir, splits)
   images = jnp.asarray(splits.test.images[:8])
   sliced = models.ConvNet(spec, tuple(int(w) for w in widths)).apply(sliced_vars, images)
-  params, _ = search_stage.load_pruningnet(config, spec, trained_workdir)
+  params, _ = artifacts.load_pruningnet(config, spec, trained_workdir)
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   recal = data.stacked_batches(
       data.train_batches(splits.train, config.pruningnet.batch_size, seed=config.seed,
@@ -103,7 +104,7 @@ def test_retrain_without_search_result_exits_2(tmp_path):
 
 def test_export_cli_writes_checked_artifacts_and_their_latencies(retrained):
   config, workdir = retrained
-  evaluate.run_stage(config, workdir)  # report.json, which the export adds its latencies to
+  eval_stage.run(config, workdir)  # report.json, which the export adds its latencies to
   out = os.path.join(workdir, "export")
   proc = subprocess.run([sys.executable, "-m", "gp_jax.export", f"--workdir={workdir}",
                          f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=900)

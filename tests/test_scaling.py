@@ -13,11 +13,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gp_jax import sharding
+from gp_jax import artifacts, sharding
 from gp_jax.config_lib import spec_from_config
 from gp_jax.errors import UserError
 from gp_jax.metrics import read_metrics
-from gp_jax.stages import search as search_stage
 from tests.conftest import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,7 +54,7 @@ def _assert_same_training(workdir, reference):
 
 def _params(workdir):
   config = tiny_config()
-  return search_stage.load_pruningnet(config, spec_from_config(config), workdir)[0]
+  return artifacts.load_pruningnet(config, spec_from_config(config), workdir)[0]
 
 
 def _assert_close(a, b, atol):
@@ -86,7 +85,7 @@ def test_population_padding_repeats_the_first_candidate():
   np.testing.assert_array_equal(sharding.padded_population(widths, mesh), widths)
 
 
-def test_meshes_of_8_devices_train_like_one_device(tmp_path):
+def test_a_mesh_of_8_devices_trains_like_one_device(tmp_path):
   one = tmp_path / "one_device"
   proc = subprocess.run([sys.executable, "-m", "gp_jax.main", f"--workdir={one}",
                          "--config=tests/tiny_config.py", "--stages=pruningnet"], cwd=ROOT,
@@ -99,21 +98,19 @@ def test_meshes_of_8_devices_train_like_one_device(tmp_path):
   assert report["devices"] == 8
   reference_params = _params(one)
   assert len(_losses(one)) == 2
-  for mesh in ("8x1", "4x2"):
-    workdir = tmp_path / f"mesh_{mesh}"
-    _assert_same_training(workdir, one)
-    # The checkpoint of the sharded run restores on this one device.
-    _assert_close(_params(workdir), reference_params, PARAM_ATOL)
-  # Each head's output matrix: whole on every device with model=1, half with model=2.
-  for full, local in report["heads"]["8x1"]:
-    assert local == full
+  workdir = tmp_path / "mesh_4x2"
+  _assert_same_training(workdir, one)
+  # The checkpoint of the sharded run restores on this one device.
+  _assert_close(_params(workdir), reference_params, PARAM_ATOL)
+  # Each head's output matrix: half of it on each device of the model axis.
   split = [(full, local) for full, local in report["heads"]["4x2"]]
   assert split and all(local == [full[0], full[1] // 2] for full, local in split)
 
 
 def test_two_processes_agree_with_one_process_and_restore_in_one(tmp_path):
   overrides = ["--config=tests/tiny_config.py", "--stages=pruningnet,search",
-               "--config.search.evaluations=4"]  # one population of 4, split over 4 devices
+               "--config.search.evaluations=4",  # one population of 4, split over 4 devices
+               "--config.search.rl.greedy_every=0"]  # (a greedy score compiles its own)
   single = tmp_path / "one_process"
   proc = subprocess.run([sys.executable, "-m", "gp_jax.main", f"--workdir={single}",
                          *overrides], cwd=ROOT, env=_env(4), capture_output=True, text=True,

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import candidates, costs, data, digits_data
+from gp_jax import artifacts, candidates, costs, data, digits_data
 from gp_jax.config_lib import make_env, spec_from_config
 from gp_jax.pruningnet import pruningnet_from_config
 from gp_jax.search import methods, rl
@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_population_scores_equal_one_by_one_and_compile_once(trained_workdir, monkeypatch):
   config = tiny_config()
   spec = spec_from_config(config)
-  params, _ = search_stage.load_pruningnet(config, spec, trained_workdir)
+  params, _ = artifacts.load_pruningnet(config, spec, trained_workdir)
   splits = digits_data.load_digits(16)
   recal = jnp.asarray(data.stacked_batches(data.train_batches(splits.train, 16, seed=0), 0, 2)["image"])
   eval_set = jax.tree.map(jnp.asarray, candidates.stack_eval_set(splits.holdout, 100))
@@ -107,6 +107,7 @@ def test_same_seed_same_result_and_resume_after_a_crash(trained_workdir, tmp_pat
   config = tiny_config()
   config.search.method = "graph_rl"
   config.search.targets = (0.5, 0.4)
+  config.search.eval_examples = 100  # a third of the held-out set: equality is the check
   first, second, crashed = (str(tmp_path / n) for n in ("a", "b", "c"))
   for w in (first, second, crashed):
     link_pruningnet(trained_workdir, w)

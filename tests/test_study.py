@@ -2,7 +2,7 @@
 import numpy as np
 from absl import flags
 
-from gp_jax import study
+from benchmarks import study
 
 
 def test_plan_puts_the_core_comparison_first():

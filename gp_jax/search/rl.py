@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gp_jax import costs
+from gp_jax.layer_graph import build_layer_graph
+from gp_jax.pruningnet import PruningNet
 from gp_jax.search import ddpg as ddpg_lib
 from gp_jax.search.base import SearchContext, round_rng, stream_seed
 from gp_jax.search.env import NUM_SCALARS
@@ -97,10 +99,8 @@ class RLSearch:
     free = env.free_groups
     average = group_average_matrix(spec)
     if self.state_kind == "handcrafted":
-      from gp_jax.layer_graph import build_layer_graph
       table = jnp.asarray(min_max((average @ build_layer_graph(spec).static_features)[free]))
       return (lambda ratios: table), int(table.shape[1])
-    from gp_jax.pruningnet import PruningNet
     model = ctx.pruningnet
     if self.state_kind == "gcn_untrained":
       params = model.init(jax.random.key(self.stream), jnp.asarray(spec.max_widths),

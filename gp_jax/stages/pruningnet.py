@@ -10,16 +10,15 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax.training import train_state
 
-from gp_jax import (candidates, channels, checkpoints, costs, data, datasets, distributed,
-                    host_memory, optim, sampling, sharding, train_loop, validation)
+from gp_jax import (artifacts, candidates, channels, checkpoints, costs, data, datasets,
+                    distributed, host_memory, losses, optim, sampling, seeds, sharding,
+                    train_loop)
 from gp_jax.config_lib import fixed_groups_from_config, make_cost, spec_from_config
 from gp_jax.metrics import MetricWriter, read_metrics
-from gp_jax.pruningnet import pruningnet_from_config
+from gp_jax.pruningnet import create_sharded_state, create_state, pruningnet_from_config
 
-STAGE = "pruningnet"
+STAGE = artifacts.PRUNINGNET
 
 
 def make_sampler(spec, config, workdir=None):
@@ -46,10 +45,7 @@ def make_train_step(model, spec, sampler, schedule, *, configs_per_step: int,
   def config_loss(params, images, labels, widths):
     logits, _ = model.apply({"params": params}, images, widths, train=True,
                             mutable=["batch_stats"])
-    targets = optax.smooth_labels(jax.nn.one_hot(labels, spec.num_classes),
-                                  label_smoothing)
-    loss = optax.softmax_cross_entropy(logits, targets).mean()
-    return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
+    return losses.classification(logits, labels, spec.num_classes, label_smoothing)
 
   def loss_fn(params, images, labels, widths):
     if configs_per_step == 1:  # no vmap: its batch dimension would reach every product
@@ -75,35 +71,6 @@ def make_train_step(model, spec, sampler, schedule, *, configs_per_step: int,
   return train_step
 
 
-def init_params(model, spec, seed: int):
-  images = jnp.zeros((1, spec.resolution, spec.resolution, spec.in_channels))
-  return model.init(jax.random.key(seed), images, jnp.asarray(spec.max_widths),
-                    train=False)["params"]
-
-
-def create_state(model, spec, tx, seed: int) -> train_state.TrainState:
-  return train_state.TrainState.create(apply_fn=model.apply,
-                                       params=init_params(model, spec, seed), tx=tx)
-
-
-def create_sharded_state(model, spec, tx, seed: int, mesh, shardings=None):
-  """(state, shardings): the train state created directly on the mesh (kernel
-  heads split over `model`), never whole on one device; `shardings`, when the
-  caller has them, are `sharding.state_shardings` of the state.
-
-  Two programs, not one: the random-init temporaries of the parameters (about
-  1.7x their size) are freed before the optimizer state is allocated, which
-  lowers the start-up peak (ResNet-50 on one CPU device: 11.8 -> 8.0 GiB).
-  """
-  if shardings is None:
-    shardings = sharding.state_shardings(
-        mesh, jax.eval_shape(lambda: create_state(model, spec, tx, seed)))
-  params = jax.jit(lambda: init_params(model, spec, seed), out_shardings=shardings.params)()
-  create = lambda p: train_state.TrainState.create(  # pylint: disable=unnecessary-lambda-assignment
-      apply_fn=model.apply, params=p, tx=tx)
-  return jax.jit(create, out_shardings=shardings, donate_argnums=0)(params), shardings
-
-
 def abstract_batch(local_batch, batch_size: int, batch_sharding) -> dict:
   """The global batch's shapes and dtypes, from one process's slice of it."""
   return {k: jax.ShapeDtypeStruct((batch_size, *np.shape(v)[1:]), np.asarray(v).dtype,
@@ -114,9 +81,8 @@ def evaluate_uniform(config, spec, params, splits, mesh, keep_ratios=(1.0, 0.5))
   """Held-out top-1 of uniform configurations after exact BN recalibration."""
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   c = config.pruningnet
-  recal = data.stacked_batches(data.train_batches(splits.train, c.batch_size,
-                                                  seed=config.seed + 1, augment=False),
-                               0, c.recal_batches)
+  recal = data.recalibration_images(splits.train, c.batch_size, c.recal_batches,
+                                    seeds.seed(config, "recal_pruningnet"))
   eval_set = candidates.stack_eval_set(data.head(splits.holdout, config.search.eval_examples),
                                        c.eval_batch_size, config.dataset.worker_count)
   recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
@@ -128,16 +94,15 @@ def evaluate_uniform(config, spec, params, splits, mesh, keep_ratios=(1.0, 0.5))
     widths = channels.widths_from_keep_ratios(
         spec, np.full(spec.num_groups, r), divisor=config.channels.divisor, fixed=fixed)
     widths = sharding.put(widths, sharding.replicated(mesh))
-    out[f"holdout_top1_uniform_{r:g}"] = float(score(params, widths, recal["image"], eval_set))
+    out[f"holdout_top1_uniform_{r:g}"] = float(score(params, widths, recal, eval_set))
   return out
 
 
 def run(config, workdir: str) -> dict:
-  """Trains (or resumes) the PruningNet; returns the final held-out figures."""
-  validation.validate(config)
-  mesh = sharding.make_mesh(config)
-  with jax.set_mesh(mesh):
-    return _run(config, workdir, mesh)
+  """Trains (or resumes) the PruningNet; returns the final held-out figures.
+  `config` is validated: gp_jax.main validates it once; call
+  `validation.validate(config)` first when calling a stage yourself."""
+  return sharding.run_on_mesh(_run, config, workdir)
 
 
 def _run(config, workdir, mesh) -> dict:
@@ -149,7 +114,8 @@ def _run(config, workdir, mesh) -> dict:
   tx = optim.make_optimizer(c, c.steps)
   ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE), keep=c.max_to_keep)
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
-  abstract = jax.eval_shape(lambda: create_state(model, spec, tx, config.seed))
+  init_seed = seeds.seed(config, "init")
+  abstract = jax.eval_shape(lambda: create_state(model, spec, tx, init_seed))
   state_shardings = sharding.state_shardings(mesh, abstract)
   target = sharding.with_shardings(abstract, state_shardings)
   finished = [r for r in read_metrics(workdir, STAGE + "_eval") if r["step"] == c.steps]
@@ -160,7 +126,7 @@ def _run(config, workdir, mesh) -> dict:
       writer.close()
       print(f"pruningnet: complete at step {c.steps}; skipping")
       return {k: v for k, v in finished[-1].items() if k.startswith("holdout_")}
-  local = data.train_batches(splits.train, c.batch_size, seed=config.seed,
+  local = data.train_batches(splits.train, c.batch_size, seed=seeds.seed(config, "train_data"),
                              process_index=jax.process_index(),
                              process_count=jax.process_count())
   batch_sharding = sharding.batch_sharding(mesh)
@@ -169,13 +135,13 @@ def _run(config, workdir, mesh) -> dict:
   step_fn = jax.jit(make_train_step(
       model, spec, make_sampler(spec, config, workdir), schedule,
       configs_per_step=c.configs_per_step, label_smoothing=c.label_smoothing,
-      seed=config.seed), in_shardings=(state_shardings, batch_sharding),
+      seed=seeds.seed(config, "sampler")), in_shardings=(state_shardings, batch_sharding),
       out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0).lower(
           target, abstract_batch(local[0], c.batch_size, batch_sharding)).compile()
   host_memory.release_freed()
   state, start = train_loop.restore_or(
       ckpts, target, STAGE, writer,
-      init=lambda: create_sharded_state(model, spec, tx, config.seed, mesh, state_shardings)[0])
+      init=lambda: create_sharded_state(model, spec, tx, init_seed, mesh, state_shardings)[0])
   state = train_loop.train(
       label=STAGE, state=state, step_fn=step_fn,
       batches=sharding.global_batches(

@@ -14,67 +14,20 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax.training import train_state
 
-from gp_jax import (candidates, checkpoints, costs, data, datasets, distributed, io_utils, models,
-                    optim, sharding, train_loop, validation)
-from gp_jax.architectures import get_spec
+from gp_jax import (artifacts, candidates, checkpoints, data, datasets, distributed, io_utils,
+                    losses, models, optim, seeds, sharding, train_loop)
 from gp_jax.config_lib import make_cost, make_env, spec_from_config
-from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
+from gp_jax.pruningnet import PruningNet, pruningnet_from_config
+from gp_jax.search import methods
 
-STAGE = "retrain"
-NETWORK_FILE = "network.json"
-INITS = ("scratch", "pruningnet")
-BASELINES = ("", "uniform")
+STAGE = artifacts.RETRAIN
 
 
 class RetrainState(train_state.TrainState):
   batch_stats: Any = None
-
-
-def network_record(config, spec, widths, role: str, method: str, cost=None) -> dict:
-  """Everything needed to rebuild and evaluate the network without the config (and,
-  under a latency budget, its predicted latency, which eval sets beside the measured)."""
-  widths = [int(w) for w in widths]
-  predicted = ({"latency_ms_predicted": float(cost.total(widths))}
-               if cost is not None and cost.name == "latency" else {})
-  return {
-      "role": role, "method": method, "arch": config.model.arch,
-      "width_multiplier": float(config.model.width_multiplier),
-      "dataset": {k: config.dataset[k] for k in
-                  ("name", "holdout_size", "data_dir", "path", "flip", "worker_count",
-                   "lighting")},
-      # The facts the network was built with (class names make a report readable).
-      **datasets.info(config.dataset).as_record(),
-      "resolution": spec.resolution, "widths": widths,
-      "macs": int(costs.macs(spec, widths)), "params": int(costs.params(spec, widths)),
-      "macs_ratio": float(costs.macs(spec, widths) / costs.macs(spec)),
-      "unpruned_macs": int(costs.macs(spec)), "unpruned_params": int(costs.params(spec)),
-      "init": config.retrain.init, "seed": int(config.seed),
-      "eval": {k: int(v) for k, v in config.eval.items()},
-      **predicted,
-  }
-
-
-def _facts(record: dict) -> dict:
-  """The dataset facts of a network.json (older records: the built-in dataset's)."""
-  if "num_classes" in record:
-    return record
-  return datasets.info(record["dataset"]).as_record()
-
-
-def input_norm_from_record(record: dict):
-  norm = _facts(record)["input_norm"]
-  return None if norm is None else tuple(tuple(float(v) for v in x) for x in norm)
-
-
-def spec_from_record(record: dict):
-  facts = _facts(record)
-  return get_spec(record["arch"], num_classes=int(facts["num_classes"]),
-                  resolution=int(record["resolution"]), in_channels=int(facts["channels"]),
-                  width_multiplier=float(record["width_multiplier"]))
 
 
 def make_train_step(model, num_classes: int, label_smoothing: float, schedule):
@@ -82,15 +35,13 @@ def make_train_step(model, num_classes: int, label_smoothing: float, schedule):
     def loss_fn(params):
       logits, updates = model.apply({"params": params, "batch_stats": state.batch_stats},
                                     batch["image"], train=True, mutable=["batch_stats"])
-      targets = optax.smooth_labels(jax.nn.one_hot(batch["label"], num_classes),
-                                    label_smoothing)
-      loss = optax.softmax_cross_entropy(logits, targets).mean()
-      return loss, (updates["batch_stats"], logits)
+      loss, accuracy = losses.classification(logits, batch["label"], num_classes,
+                                             label_smoothing)
+      return loss, (updates["batch_stats"], accuracy)
 
-    (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+    (loss, (batch_stats, accuracy)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params)
-    metrics = {"loss": loss,
-               "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+    metrics = {"loss": loss, "accuracy": accuracy,
                "learning_rate": schedule(state.step), "grad_norm": optim.global_norm(grads)}
     state = state.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
     return state, metrics
@@ -101,17 +52,14 @@ def make_train_step(model, num_classes: int, label_smoothing: float, schedule):
 def pruningnet_variables(config, spec, widths, workdir, splits, mesh=None):
   """Sliced variables from the PruningNet: generated kernels, its BN/classifier
   parameters, and BN statistics recalibrated for this configuration."""
-  from gp_jax.pruningnet import PruningNet, pruningnet_from_config
-  from gp_jax.stages.search import load_pruningnet
-  pn_params, _ = load_pruningnet(config, spec, workdir, mesh)
+  pn_params, _ = artifacts.load_pruningnet(config, spec, workdir, mesh)
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   w = jnp.asarray(widths)
   kernels = model.apply({"params": pn_params}, w, method=PruningNet.kernels)
-  recal = data.stacked_batches(
-      data.train_batches(splits.train, config.pruningnet.batch_size, seed=config.seed,
-                         augment=False), 0, config.pruningnet.recal_batches)
-  recal = recal["image"] if mesh is None else sharding.put(recal["image"],
-                                                           sharding.replicated(mesh))
+  recal = data.recalibration_images(splits.train, config.pruningnet.batch_size,
+                                    config.pruningnet.recal_batches,
+                                    seeds.seed(config, "recal_retrain"))
+  recal = recal if mesh is None else sharding.put(recal, sharding.replicated(mesh))
   stats = candidates.recalibrate_batch_stats(model, pn_params, w, jnp.asarray(recal))
   params = jax.tree.map(lambda x: x, dict(pn_params["net"]))
   for name, kernel in kernels.items():
@@ -128,7 +76,7 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   c = config.retrain
   role, widths = record["role"], record["widths"]
   directory = os.path.join(workdir, STAGE, role)
-  model = models.ConvNet(spec, tuple(widths), input_norm=input_norm_from_record(record))
+  model = models.ConvNet(spec, tuple(widths), input_norm=artifacts.input_norm_from_record(record))
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
   create = lambda v: RetrainState.create(  # pylint: disable=unnecessary-lambda-assignment
@@ -139,10 +87,10 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
     state = jax.jit(create, out_shardings=replicated)(variables)
   else:
     state = jax.jit(lambda k: create(models.init_variables(model, k)),
-                    out_shardings=replicated)(jax.random.key(config.seed))
+                    out_shardings=replicated)(jax.random.key(seeds.seed(config, "init")))
   os.makedirs(directory, exist_ok=True)
   if distributed.is_primary():
-    io_utils.write_json(os.path.join(directory, NETWORK_FILE), record)
+    io_utils.write_json(os.path.join(directory, artifacts.NETWORK_FILE), record)
   ckpts = checkpoints.Checkpoints(directory, keep=c.max_to_keep)
   label = f"{STAGE}/{role}"
   state, start = train_loop.restore_or(ckpts, state, label, writer)
@@ -151,7 +99,7 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
                     in_shardings=(replicated, batch_sharding),
                     out_shardings=(replicated, replicated), donate_argnums=0)
   train_split = data.concat(splits.train, splits.holdout) if c.use_holdout else splits.train
-  local = data.train_batches(train_split, c.batch_size, seed=config.seed,
+  local = data.train_batches(train_split, c.batch_size, seed=seeds.seed(config, "train_data"),
                              process_index=jax.process_index(),
                              process_count=jax.process_count())
   train_loop.train(
@@ -167,41 +115,29 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
 def networks_to_train(config, spec, result, workdir) -> list[dict]:
   """The pruned network, and the uniform one at the same target of the same
   constraint (the search result's), and the unpruned one, as configured."""
-  from gp_jax.search import methods
   cost = make_cost(config, spec, workdir, result.get("constraint", "macs"))
-  target = result.get("target_ratio", result.get("target_macs_ratio"))
-  records = [network_record(config, spec, result["widths"], "pruned", result["method"], cost)]
+  target = artifacts.target_ratio(result)
+  records = [artifacts.network_record(config, spec, result["widths"], "pruned",
+                                      result["method"], cost)]
   if config.retrain.baseline == "uniform":
     widths = methods.uniform_widths(make_env(config, spec, target, cost))
-    records.append(network_record(config, spec, widths, "uniform", "uniform", cost))
+    records.append(artifacts.network_record(config, spec, widths, "uniform", "uniform", cost))
   if config.retrain.unpruned:
-    records.append(network_record(config, spec, spec.max_widths, "unpruned", "unpruned",
-                                  cost))
+    records.append(artifacts.network_record(config, spec, spec.max_widths, "unpruned",
+                                            "unpruned", cost))
   return records
 
 
-def read_search_result(config, spec, workdir) -> dict:
-  path = os.path.join(workdir, "search", "result.json")
-  if not os.path.exists(path):
-    raise UserError(f"no search result at {path}; run the search stage first "
-                    "(--stages=search,retrain)")
-  result = io_utils.read_json(path)
-  if result.get("arch") != spec.name or len(result.get("widths", ())) != spec.num_groups:
-    raise UserError(f"{path} is for {result.get('arch')} with "
-                    f"{len(result.get('widths', ()))} groups, not this config's {spec.name}")
-  return result
-
-
 def run(config, workdir: str) -> list[dict]:
-  validation.validate(config)
-  mesh = sharding.make_mesh(config)
-  with jax.set_mesh(mesh):
-    return _run(config, workdir, mesh)
+  """Trains (or resumes) each network to retrain; returns their network.json records.
+  `config` is validated: gp_jax.main validates it once; call
+  `validation.validate(config)` first when calling a stage yourself."""
+  return sharding.run_on_mesh(_run, config, workdir)
 
 
 def _run(config, workdir, mesh) -> list[dict]:
   spec = spec_from_config(config)
-  result = read_search_result(config, spec, workdir)
+  result = artifacts.read_search_result(spec, workdir)
   splits = datasets.load_splits(config.dataset, spec.resolution)
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
   records = networks_to_train(config, spec, result, workdir)

@@ -16,43 +16,20 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from gp_jax import (candidates, channels, checkpoints, costs, data, datasets, distributed,
-                    faults, io_utils, preemption, sharding, validation)
+from gp_jax import (artifacts, candidates, channels, checkpoints, costs, data, datasets,
+                    distributed, faults, io_utils, preemption, seeds, sharding, validation)
 from gp_jax.config_lib import make_cost, make_env, spec_from_config
 from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
 from gp_jax.pruningnet import pruningnet_from_config
 from gp_jax.search import methods, plots
 from gp_jax.search.base import SearchContext
-from gp_jax.stages import pruningnet as pruningnet_stage
 
-STAGE = "search"
+STAGE = artifacts.SEARCH
 
 
 def _target_tag(target: float) -> str:
   return f"{target:g}"
-
-
-def target_ratio(result: dict) -> float:
-  """A result's target (older results: `target_macs_ratio`)."""
-  return float(result.get("target_ratio", result.get("target_macs_ratio")))
-
-
-def load_pruningnet(config, spec, workdir, mesh=None):
-  """The trained PruningNet's params, placed as in training on `mesh` (default: this
-  process's first device), whatever mesh wrote them; a one-line error if there is none."""
-  directory = os.path.join(workdir, pruningnet_stage.STAGE)
-  if not os.path.isdir(directory) or not any(d.isdigit() for d in os.listdir(directory)):
-    raise UserError(f"no PruningNet checkpoint in {directory}; run the pruningnet "
-                    "stage first (--stages=pruningnet,search)")
-  model = pruningnet_from_config(spec, config)
-  template = jax.eval_shape(lambda: pruningnet_stage.create_state(
-      model, spec, pruningnet_stage.optim.make_optimizer(config.pruningnet, 1), config.seed))
-  mesh = mesh or sharding.local_mesh()
-  template = sharding.with_shardings(template, sharding.state_shardings(mesh, template))
-  ckpts = checkpoints.Checkpoints(directory, owner=False)
-  state, step = ckpts.restore_latest(template)
-  return state.params, int(step)
 
 
 def _log_init(capacity: int, num_groups: int, rounds: int) -> dict:
@@ -88,7 +65,7 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
   # small computations local to each process.
   gcn_params = jax.tree.map(np.asarray, {"aggregator": pn_params["aggregator"]})
   method = methods.build_method(c.method, SearchContext(
-      env=env, search_config=c, seed=config.seed, grid=grid, pruningnet=pn_model,
+      env=env, search_config=c, seed=seeds.seed(config, "search"), grid=grid, pruningnet=pn_model,
       pruningnet_params=gcn_params))
   rounds, population = method.num_rounds(), method.population()
   state = {"method": method.init_state(),
@@ -234,26 +211,24 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
 
 
 def run(config, workdir: str) -> list[dict]:
-  validation.validate(config)
-  mesh = sharding.make_mesh(config)
-  with jax.set_mesh(mesh):
-    return _run(config, workdir, mesh)
+  """Searches (or resumes) each target; returns their results.
+  `config` is validated: gp_jax.main validates it once; call
+  `validation.validate(config)` first when calling a stage yourself."""
+  return sharding.run_on_mesh(_run, config, workdir)
 
 
 def _run(config, workdir, mesh) -> list[dict]:
   c = config.search
   spec = spec_from_config(config)
-  pn_params, pn_step = load_pruningnet(config, spec, workdir, mesh)
+  pn_params, pn_step = artifacts.load_pruningnet(config, spec, workdir, mesh)
   cost = make_cost(config, spec, workdir)
   if cost.name == "latency":  # reachable only known once the table is measured
     validation.check_targets(config, spec, cost)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
         f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
   splits = datasets.load_splits(config.dataset, spec.resolution)
-  recal = data.stacked_batches(
-      data.train_batches(splits.train, c.recal_batch_size, seed=config.seed + 2,
-                         augment=False),
-      0, c.recal_batches)["image"]
+  recal = data.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
+                                    seeds.seed(config, "recal_search"))
   eval_set = candidates.stack_eval_set(
       data.head(splits.holdout, c.eval_examples), c.eval_batch_size,
       config.dataset.worker_count)
@@ -282,7 +257,7 @@ def _run(config, workdir, mesh) -> list[dict]:
   writer.close()
   if distributed.is_primary():
     first = results[0]
-    io_utils.write_json(os.path.join(workdir, STAGE, "result.json"), first)
+    io_utils.write_json(os.path.join(workdir, STAGE, artifacts.RESULT_FILE), first)
     src = os.path.join(workdir, STAGE, f"candidates_{_target_tag(c.targets[0])}.jsonl")
     with open(src) as f:
       io_utils.write_text(os.path.join(workdir, STAGE, "candidates.jsonl"), f.read())
@@ -293,7 +268,8 @@ def _run(config, workdir, mesh) -> list[dict]:
     constraint = r.get("constraint", "macs")
     predicted = (f", predicted {r['latency_ms_predicted']:.2f} ms"
                  if "latency_ms_predicted" in r else "")
-    print(f"search: {r.get('label', r['method'])} @ {target_ratio(r):g} {constraint}: best "
+    target = artifacts.target_ratio(r)
+    print(f"search: {r.get('label', r['method'])} @ {target:g} {constraint}: best "
           f"{r.get('reward', 'top1')} {r.get('best_reward', r['proxy_top1']):.4f} (proxy "
           f"top-1 {r['proxy_top1']:.3f}) at {constraint} ratio "
           f"{r.get('cost_ratio', r['macs_ratio']):.3f}{predicted}, MACs ratio "

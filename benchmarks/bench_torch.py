@@ -9,7 +9,7 @@ classifier is an ordinary weight sliced on its input. Search candidates are
 recalibrated as MetaPruning does: BN running statistics reset, then a cumulative
 average over the recalibration batches, then evaluation with them.
 
-Only `gp_jax.bench` imports this; torch is installed by `make bench`, not a
+Only `benchmarks.bench` imports this; torch is installed by `make bench`, not a
 runtime dependency.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m gp_jax.bench [--only=pipeline,...]` (or `make bench`).
+"""Benchmarks: `python -m benchmarks.bench [--only=pipeline,...]` (or `make bench`).
 
 Prints each table, writes every figure to bench.json and the tables to
 BENCHMARKS.md (both atomically). Each figure is the median of several timed
@@ -59,7 +59,7 @@ def peak_rss_mb() -> float:
 def in_subprocess(worker: str, timeout: int = 1800, env=None, **params) -> dict:
   """Runs WORKERS[worker](**params) in a fresh python (with extra `env`); its JSON result."""
   proc = subprocess.run(
-      [sys.executable, "-m", "gp_jax.bench", f"--worker={worker}",
+      [sys.executable, "-m", "benchmarks.bench", f"--worker={worker}",
        f"--params={json.dumps(params)}"], cwd=ROOT, capture_output=True, text=True,
       timeout=timeout, env={**os.environ, **(env or {})})
   for line in proc.stdout.splitlines():
@@ -122,6 +122,7 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
   flags_applied = xla_flags.apply(config)
   import jax
   from gp_jax import host_memory, optim, sharding
+  from gp_jax import pruningnet as pn_lib
   from gp_jax.pruningnet import pruningnet_from_config
   from gp_jax.stages import pruningnet as stage
   c = config.pruningnet
@@ -138,7 +139,7 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
     return inner(state, batch)
 
   data = random_batch(spec, batch)
-  abstract = jax.eval_shape(lambda: stage.create_state(model, spec, tx, 0))
+  abstract = jax.eval_shape(lambda: pn_lib.create_state(model, spec, tx, 0))
   lowered = jax.jit(counted, donate_argnums=0).lower(
       abstract, {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in data.items()})
   flops = lowered.cost_analysis()["flops"]
@@ -148,7 +149,7 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
   memory = step_fn.memory_analysis()
   rss_after_compile = peak_rss_mb()
   host_memory.release_freed()  # as the stage does
-  state, _ = stage.create_sharded_state(model, spec, tx, 0, sharding.local_mesh())
+  state, _ = pn_lib.create_sharded_state(model, spec, tx, 0, sharding.local_mesh())
   jax.block_until_ready(state)  # dispatch is asynchronous: wait for the init itself
   rss_after_init = peak_rss_mb()
   data = jax.device_put(data)
@@ -177,7 +178,7 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
 def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2):
   """The same step in PyTorch eager, MetaPruning-style (max-size weights, sliced)."""
   import torch
-  from gp_jax import bench_torch
+  from benchmarks import bench_torch
   torch.set_num_threads(os.cpu_count() or 1)
   torch.manual_seed(0)
   config, spec = bench_setup(config_name, arg, resolution)
@@ -243,7 +244,7 @@ def worker_jax_candidates(config_name, arg, resolution, population, modes, recal
 def worker_torch_candidates(config_name, arg, resolution, count, recal_batches=5,
                             recal_batch=32, eval_images=100):
   import torch
-  from gp_jax import bench_torch
+  from benchmarks import bench_torch
   torch.set_num_threads(os.cpu_count() or 1)
   config, spec = bench_setup(config_name, arg, resolution)
   model = bench_torch.MetaPruningStyleNet(spec, config.pruningnet.head_hidden)
@@ -330,8 +331,7 @@ def worker_sharded_memory(config_name, devices, model_sizes):
   from the shardings the stage uses (nothing is allocated)."""
   import jax
   from gp_jax import optim, sharding
-  from gp_jax.pruningnet import pruningnet_from_config
-  from gp_jax.stages.pruningnet import create_state
+  from gp_jax.pruningnet import create_state, pruningnet_from_config
   config, spec = bench_setup(config_name, None, 0)
   model = pruningnet_from_config(spec, config)
   state = jax.eval_shape(lambda: create_state(model, spec, optim.make_optimizer(
@@ -418,7 +418,7 @@ def table_step(r: dict) -> str:
                  f"{100 * j['utilisation']:.1f}% | {j['peak_rss_mb'] / 1024:.2f} GB | "
                  f"{ref_mem} | {xla} |")
   lines += ["", "Reference: the same PruningNet step in PyTorch eager, written as MetaPruning "
-            "writes it (`gp_jax/bench_torch.py`), same architecture, batch and threads. "
+            "writes it (`benchmarks/bench_torch.py`), same architecture, batch and threads. "
             "Utilisation: the step's XLA flops per second over a 2048^2 float32 matmul's, "
             "measured in the same process. Configurations: distinct sampled configurations "
             "(by MACs) that ran through the one compiled step. Peak RSS is the whole "
@@ -692,7 +692,7 @@ not measured by this bench):
 The goals: at least 2x its step speed, at most 0.6x its peak memory, at least
 10x cheaper candidate evaluation. The "reference" columns below are this
 bench's own PyTorch re-implementation of MetaPruning's step
-(`gp_jax/bench_torch.py`), measured in the same run as gp_jax, so the ratios
+(`benchmarks/bench_torch.py`), measured in the same run as gp_jax, so the ratios
 compare like with like on this machine.
 """
 
@@ -732,7 +732,7 @@ def main(argv):
   json_path = os.path.join(_OUT.value, "bench.json")
   if _RENDER.value:
     if not os.path.exists(json_path):
-      raise UserError(f"no {json_path} to render; run python -m gp_jax.bench first")
+      raise UserError(f"no {json_path} to render; run python -m benchmarks.bench first")
     results = io_utils.read_json(json_path)
   else:  # tables not run this time keep their figures from bench.json
     results = io_utils.read_json(json_path) if os.path.exists(json_path) else {}
@@ -755,7 +755,7 @@ def render(results: dict) -> str:
          f"cores, python {m['python']}, jax {m['jax']} ({m['backend']}); a table not rerun "
          "then keeps its earlier figures, and says under it when and where it was measured "
          "(tables without that line date from 2026-11-25 or before). Reproduce with "
-         "`make bench` (`python -m gp_jax.bench`, about half an hour on 2 cores; "
+         "`make bench` (`python -m benchmarks.bench`, about half an hour on 2 cores; "
          "`--only=step,memory` for some tables, `--quick` for a smoke run, `--render` to "
          "rewrite this file from bench.json). Figures are medians after warm-up; every "
          "comparison is a ratio measured in the same run.\n", READING]

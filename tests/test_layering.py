@@ -1,0 +1,115 @@
+"""The package's import graph, read from the source (function-local imports too):
+no import circles, no stage module importing another (stages exchange their
+outputs through `gp_jax.artifacts`, the workdir's layout), and the layers of the
+README's "Layout" read top-down: library -> artifacts -> the workdir's readers
+(stages, evaluate, export) -> entry points."""
+import ast
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = "gp_jax"
+ENTRY_POINTS = {"gp_jax.main", "gp_jax.summary"}
+WORKDIR_READERS = {"gp_jax.evaluate", "gp_jax.export"}
+
+
+def layer(module: str) -> int:
+  """0 library, 1 artifacts, 2 stages and the workdir's other readers, 3 entry points."""
+  if module in ENTRY_POINTS:
+    return 3
+  if module.startswith("gp_jax.stages") or module in WORKDIR_READERS:
+    return 2
+  return 1 if module == "gp_jax.artifacts" else 0
+
+
+def _modules() -> dict[str, str]:
+  """{dotted module name: file} for every module of the package."""
+  out = {}
+  for directory, _, files in os.walk(os.path.join(ROOT, PACKAGE)):
+    for f in files:
+      if f.endswith(".py"):
+        rel = os.path.relpath(os.path.join(directory, f), ROOT)[:-3].split(os.sep)
+        name = ".".join(rel[:-1] if rel[-1] == "__init__" else rel)
+        out[name] = os.path.join(directory, f)
+  return out
+
+
+def import_graph() -> dict[str, set[str]]:
+  """{module: the package's modules it imports, anywhere in its source}."""
+  modules = _modules()
+  graph = {}
+  for name, path in modules.items():
+    with open(path, encoding="utf-8") as f:
+      tree = ast.parse(f.read(), path)
+    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+    edges = set()
+    for node in ast.walk(tree):
+      if isinstance(node, ast.Import):
+        edges |= {a.name for a in node.names}
+      elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+          parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+          base = ".".join(parts + ([base] if base else []))
+        edges.add(base)
+        edges |= {f"{base}.{a.name}" for a in node.names}  # `from pkg import module`
+    graph[name] = {e for e in edges if e in modules and e != name}
+  return graph
+
+
+def circles(graph) -> list[list[str]]:
+  """The strongly connected components with more than one module (Tarjan)."""
+  index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+  def visit(v):
+    index[v] = low[v] = len(index)
+    stack.append(v)
+    on_stack.add(v)
+    for w in graph[v]:
+      if w not in index:
+        visit(w)
+        low[v] = min(low[v], low[w])
+      elif w in on_stack:
+        low[v] = min(low[v], index[w])
+    if low[v] == index[v]:
+      component = []
+      while True:
+        w = stack.pop()
+        on_stack.discard(w)
+        component.append(w)
+        if w == v:
+          break
+      if len(component) > 1:
+        out.append(sorted(component))
+
+  for v in sorted(graph):
+    if v not in index:
+      visit(v)
+  return out
+
+
+def test_the_checker_finds_a_circle():
+  graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+  assert circles(graph) == [["a", "b", "c"]]
+  assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_package_has_no_import_circles():
+  graph = import_graph()
+  assert len(graph) > 40 and "gp_jax.artifacts" in graph["gp_jax.stages.search"]
+  # The tools that measure the package live outside it (benchmarks/).
+  assert not {m for m in graph if m.rpartition(".")[2] in ("bench", "bench_torch", "study")}
+  assert circles(graph) == []
+
+
+def test_no_stage_imports_another_stage():
+  graph = import_graph()
+  stages = {m for m in graph if m.startswith("gp_jax.stages.")}
+  assert {"gp_jax.stages.pruningnet", "gp_jax.stages.search", "gp_jax.stages.retrain"} <= stages
+  for stage in sorted(stages):
+    assert not graph[stage] & (stages - {stage}), (stage, graph[stage] & stages)
+
+
+def test_layers_import_only_from_the_layers_above():
+  graph = import_graph()
+  upward = [(m, e) for m, edges in graph.items() for e in edges if layer(e) > layer(m)]
+  assert not upward
