@@ -16,7 +16,7 @@ import os
 
 import jax
 
-from gp_jax import checkpoints, costs, datasets, io_utils, optim, sharding
+from gp_jax import checkpoints, costs, datasets, io_utils, optim, seeds, sharding
 from gp_jax.architectures import get_spec
 from gp_jax.errors import UserError
 from gp_jax.pruningnet import create_state, pruningnet_from_config
@@ -35,17 +35,12 @@ def load_pruningnet(config, spec, workdir, mesh=None):
                     "stage first (--stages=pruningnet,search)")
   model = pruningnet_from_config(spec, config)
   template = jax.eval_shape(lambda: create_state(
-      model, spec, optim.make_optimizer(config.pruningnet, 1), config.seed))
+      model, spec, optim.make_optimizer(config.pruningnet, 1), seeds.seed(config, "init")))
   mesh = mesh or sharding.local_mesh()
   template = sharding.with_shardings(template, sharding.state_shardings(mesh, template))
   ckpts = checkpoints.Checkpoints(directory, owner=False)
   state, step = ckpts.restore_latest(template)
   return state.params, int(step)
-
-
-def target_ratio(result: dict) -> float:
-  """A search result's target (older results: `target_macs_ratio`)."""
-  return float(result.get("target_ratio", result.get("target_macs_ratio")))
 
 
 def read_search_result(spec, workdir) -> dict:

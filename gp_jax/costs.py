@@ -101,6 +101,12 @@ CONSTRAINTS = ("macs", "params", "latency")
 LABELS = {"macs": "MACs", "params": "params", "latency": "latency"}  # for messages and plots
 
 
+def target_ratio(result: dict) -> float:
+  """A search result's target, a ratio of its constraint's full cost (older results
+  have only `target_macs_ratio`)."""
+  return float(result.get("target_ratio", result.get("target_macs_ratio")))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Cost:
   """An additive cost of a configuration: `scale * sum(per-layer values) + constant`.

@@ -29,7 +29,7 @@ def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
   ax.set_ylim(0, 1.05)
   ax.set_ylabel("keep-ratio")
   constraint = result.get("constraint", "macs")
-  target = result.get("target_ratio", result.get("target_macs_ratio"))
+  target = costs.target_ratio(result)
   ax.set_title(f"{spec.name}: keep-ratio per channel group at "
                f"{result.get('cost_ratio', result['macs_ratio']):.3f} {AXIS[constraint]} "
                f"(target {target:g})")

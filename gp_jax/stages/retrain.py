@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 from flax.training import train_state
 
-from gp_jax import (artifacts, candidates, checkpoints, data, datasets, distributed, io_utils,
-                    losses, models, optim, seeds, sharding, train_loop)
+from gp_jax import (artifacts, candidates, checkpoints, costs, data, datasets, distributed,
+                    io_utils, losses, models, optim, seeds, sharding, train_loop)
 from gp_jax.config_lib import make_cost, make_env, spec_from_config
 from gp_jax.metrics import MetricWriter
 from gp_jax.pruningnet import PruningNet, pruningnet_from_config
@@ -116,7 +116,7 @@ def networks_to_train(config, spec, result, workdir) -> list[dict]:
   """The pruned network, and the uniform one at the same target of the same
   constraint (the search result's), and the unpruned one, as configured."""
   cost = make_cost(config, spec, workdir, result.get("constraint", "macs"))
-  target = artifacts.target_ratio(result)
+  target = costs.target_ratio(result)
   records = [artifacts.network_record(config, spec, result["widths"], "pruned",
                                       result["method"], cost)]
   if config.retrain.baseline == "uniform":

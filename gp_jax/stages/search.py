@@ -268,7 +268,7 @@ def _run(config, workdir, mesh) -> list[dict]:
     constraint = r.get("constraint", "macs")
     predicted = (f", predicted {r['latency_ms_predicted']:.2f} ms"
                  if "latency_ms_predicted" in r else "")
-    target = artifacts.target_ratio(r)
+    target = costs.target_ratio(r)
     print(f"search: {r.get('label', r['method'])} @ {target:g} {constraint}: best "
           f"{r.get('reward', 'top1')} {r.get('best_reward', r['proxy_top1']):.4f} (proxy "
           f"top-1 {r['proxy_top1']:.3f}) at {constraint} ratio "
