@@ -18,6 +18,11 @@ Tables (each heavy measurement runs in its own subprocess, so peak RSS is its ow
   (the noise ceiling).
 * `memory`: peak RSS of each pipeline stage on the demo config; PruningNet
   parameter bytes per network.
+* `convs`: each conv kind at the shapes the networks use, forward and
+  forward+backward, in XLA's form and the CPU forms (`models`), and the unpruned
+  retrain step with the CPU forms against XLA's conv everywhere.
+* `xla_options`: the PruningNet step and the candidate evaluation under each of
+  the XLA:CPU options this jaxlib knows (xnnpack, ynn and oneDNN fusions).
 * `pipeline`: input pipeline throughput (images/s per process) on synthetic
   JPEGs at ImageNet shapes: decode + ImageNet train augmentation, inline and
   in grain worker processes, beside decode alone.
@@ -216,7 +221,7 @@ def worker_jax_candidates(config_name, arg, resolution, population, modes, recal
   low_memory = xla_flags.apply(config)  # before the backend starts
   import jax
   import jax.numpy as jnp
-  from gp_jax import candidates, data
+  from gp_jax import candidates
   from gp_jax.pruningnet import pruningnet_from_config
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   recal = jnp.asarray(random_batch(spec, recal_batches * recal_batch, 1)["image"])
@@ -312,6 +317,102 @@ def worker_latency_model(config_name, arg, resolution, batch, grid_points, runs,
           **{k: v for k, v in check.items()}}
 
 
+def _im2col_conv(x, kernel, stride: int):
+  """The alternative measured beside gp_jax's forms: every tap's window
+  concatenated along channels, one (N*H*W, k*k*Cin) x (k*k*Cin, Cout) product."""
+  import jax.numpy as jnp
+  from gp_jax import models
+  taps = [tap for _, _, tap in models.same_padding_taps(x, kernel.shape[0], stride)]
+  n, h, w, _ = taps[0].shape
+  patches = jnp.concatenate(taps, axis=-1).reshape(n * h * w, -1)
+  return (patches @ kernel.reshape(patches.shape[1], -1)).reshape(n, h, w, -1)
+
+
+def worker_conv_forms(cases, runs, rounds=5):
+  """Forward and forward+backward (input and kernel gradients) of one conv layer
+  in each form, the forms interleaved round by round (the machine drifts)."""
+  import jax
+  import jax.numpy as jnp
+  from gp_jax import models
+
+  def xla(x, k, stride, groups):
+    return jax.lax.conv_general_dilated(x, k, (stride, stride), "SAME",
+                                        feature_group_count=groups,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  out = []
+  for network, kind, batch, size, cin, cout, kernel, stride in cases:
+    depthwise = kind.startswith("depthwise")
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(batch, size, size, cin)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(kernel, kernel, 1 if depthwise else cin, cout)) * 0.1,
+                    jnp.float32)
+    groups = cin if depthwise else 1
+    forms = {"xla": lambda x, k: xla(x, k, stride, groups)}
+    if depthwise:
+      forms["shifted products"] = lambda x, k: models.depthwise_conv(x, k, stride)
+      used = "shifted products" if models.depthwise_by_shifts() else "xla"
+    elif kernel == 1:
+      forms["one matrix product"] = lambda x, k: models.pointwise_conv(x, k, stride)
+      used = "one matrix product" if models.pointwise_as_dot() else "xla"
+    else:
+      forms["xla + per-tap kernel gradient"] = lambda x, k: models.dense_conv(x, k, stride)
+      forms["im2col"] = lambda x, k: _im2col_conv(x, k, stride)
+      used = ("xla + per-tap kernel gradient" if models.dense_by_shifted_grad(cin, cout, stride)
+              else "xla")
+    fns = {}
+    for name, f in forms.items():
+      fns[(name, "forward")] = jax.jit(f)
+      fns[(name, "forward+backward")] = jax.jit(jax.grad(
+          lambda x, k, f=f: jnp.sum(f(x, k) ** 2), argnums=(0, 1)))
+    times = {key: [] for key in fns}
+    for key, fn in fns.items():
+      jax.block_until_ready(fn(x, k))  # compile + warm-up
+    for _ in range(rounds):
+      for key, fn in fns.items():
+        times[key].append(_timed(lambda fn=fn: jax.block_until_ready(fn(x, k)), runs))
+    row = {"network": network, "kind": kind, "shape": [batch, size, size, cin, cout],
+           "kernel": kernel, "stride": stride, "used": used,
+           "ms": {f"{name}|{pass_}": 1e3 * statistics.median(v)
+                  for (name, pass_), v in times.items()}}
+    out.append(row)
+    print(json.dumps(row), file=sys.stderr, flush=True)
+  return {"rows": out}
+
+
+def worker_net_forms(config_name, arg, resolution, batch, rounds, steps):
+  """The retrain step of the unpruned (sliced, full-width) network with the CPU
+  conv forms against XLA's own convs everywhere (`portable`), interleaved."""
+  import jax
+  from gp_jax import models, optim
+  from gp_jax.stages import retrain
+  config, spec = bench_setup(config_name, arg, resolution)
+  data = jax.device_put(random_batch(spec, batch))
+  c = config.retrain
+  schedule, tx = optim.learning_rate_schedule(c, 1000), optim.make_optimizer(c, 1000)
+  steps_fn, states, compile_s = {}, {}, {}
+  for portable in (False, True):
+    model = models.ConvNet(spec, tuple(spec.max_widths), portable=portable)
+    variables = jax.jit(lambda key, m=model: models.init_variables(m, key))(jax.random.key(0))
+    state = retrain.RetrainState.create(apply_fn=model.apply, params=variables["params"],
+                                        tx=tx, batch_stats=variables["batch_stats"])
+    t0 = time.perf_counter()
+    steps_fn[portable] = jax.jit(retrain.make_train_step(
+        model, spec.num_classes, 0.0, schedule)).lower(state, data).compile()
+    compile_s[portable] = time.perf_counter() - t0
+    states[portable] = state
+  times = {False: [], True: []}
+  for portable in (False, True):
+    jax.block_until_ready(steps_fn[portable](states[portable], data))
+  for _ in range(rounds):
+    for portable in (False, True):
+      times[portable].append(_timed(lambda p=portable: jax.block_until_ready(
+          steps_fn[p](states[p], data)), steps))
+  cpu, xla = (statistics.median(times[p]) for p in (False, True))
+  return {"cpu_forms_step_s": cpu, "xla_step_s": xla, "speedup": xla / cpu,
+          "cpu_forms_compile_s": compile_s[False], "xla_compile_s": compile_s[True]}
+
+
 def worker_stage_memory(stage, overrides):
   """Peak RSS of one pipeline stage in a fresh process (the demo config)."""
   workdir = overrides.pop("workdir")
@@ -356,7 +457,8 @@ WORKERS = {"jax_step": worker_jax_step, "torch_step": worker_torch_step,
            "jax_candidates": worker_jax_candidates,
            "torch_candidates": worker_torch_candidates, "latency": worker_latency,
            "latency_model": worker_latency_model,
-           "stage_memory": worker_stage_memory, "sharded_memory": worker_sharded_memory}
+           "stage_memory": worker_stage_memory, "sharded_memory": worker_sharded_memory,
+           "conv_forms": worker_conv_forms, "net_forms": worker_net_forms}
 
 
 def _have_torch() -> bool:
@@ -377,6 +479,140 @@ STEP_CASES = (  # label, config, arg, batch, resolution, timed steps, quick step
     ("imagenet_resnet50, bf16 momentum", "imagenet_resnet50", None, 8, 224, 6, 0, "bfloat16",
      True),
 )
+
+
+CONV_CASES = (  # network, kind, batch, size, in channels, out channels, kernel, stride
+    ("digits ResNet-20 (16x16, batch 64)", "3x3 (stem)", 64, 16, 1, 16, 3, 1),
+    ("digits ResNet-20 (16x16, batch 64)", "3x3", 64, 16, 16, 16, 3, 1),
+    ("digits ResNet-20 (16x16, batch 64)", "3x3 /2", 64, 16, 16, 32, 3, 2),
+    ("digits ResNet-20 (16x16, batch 64)", "3x3", 64, 8, 32, 32, 3, 1),
+    ("digits ResNet-20 (16x16, batch 64)", "3x3", 64, 4, 64, 64, 3, 1),
+    ("digits ResNet-20 (16x16, batch 64)", "1x1 /2 (shortcut)", 64, 16, 16, 32, 1, 2),
+    ("ResNet-50 (224, batch 8)", "7x7 /2 (stem)", 8, 224, 3, 64, 7, 2),
+    ("ResNet-50 (224, batch 8)", "3x3", 8, 56, 64, 64, 3, 1),
+    ("ResNet-50 (224, batch 8)", "3x3 /2", 8, 56, 128, 128, 3, 2),
+    ("ResNet-50 (224, batch 8)", "3x3", 8, 28, 128, 128, 3, 1),
+    ("ResNet-50 (224, batch 8)", "3x3", 8, 14, 256, 256, 3, 1),
+    ("ResNet-50 (224, batch 8)", "3x3", 8, 7, 512, 512, 3, 1),
+    ("ResNet-50 (224, batch 8)", "1x1", 8, 56, 64, 256, 1, 1),
+    ("ResNet-50 (224, batch 8)", "1x1", 8, 14, 1024, 256, 1, 1),
+    ("MobileNetV2 1.4 (224, batch 8)", "depthwise 3x3 /2", 8, 112, 144, 144, 3, 2),
+    ("MobileNetV2 1.4 (224, batch 8)", "depthwise 3x3", 8, 56, 192, 192, 3, 1),
+    ("MobileNetV2 1.4 (224, batch 8)", "1x1", 8, 56, 192, 32, 1, 1),
+)
+NET_FORM_CASES = (  # label, config, resolution, batch, rounds, steps a round (quick: the first)
+    ("digits_resnet20 (16x16, batch 64)", "digits_resnet20", 16, 64, 5, 4),
+    ("digits_resnet20 (32x32, batch 64)", "digits_resnet20", 32, 64, 3, 3),
+    ("imagenet_mobilenetv2 1.4 (224, batch 8)", "imagenet_mobilenetv2", 224, 8, 3, 2),
+    ("imagenet_resnet50 (224, batch 8)", "imagenet_resnet50", 224, 8, 2, 2),
+)
+
+
+def bench_convs(quick: bool) -> dict:
+  cases = CONV_CASES[:6] if quick else CONV_CASES
+  out = {"layers": in_subprocess("conv_forms", cases=cases, runs=2 if quick else 5,
+                                 rounds=2 if quick else 5)["rows"], "networks": {}}
+  for label, name, resolution, batch, rounds, steps in NET_FORM_CASES[:1 if quick else None]:
+    out["networks"][label] = in_subprocess(
+        "net_forms", config_name=name, arg=None, resolution=resolution, batch=batch,
+        rounds=1 if quick else rounds, steps=1 if quick else steps)
+    print(f"  {label}: {json.dumps(out['networks'][label])}", flush=True)
+  return out
+
+
+def table_convs(r: dict) -> str:
+  forms = ("xla", "xla + per-tap kernel gradient", "im2col", "shifted products",
+           "one matrix product")
+  lines = ["| network | layer | N, H=W, Cin, Cout | " + " | ".join(forms) + " | gp_jax uses |",
+           "|---|---|---|" + "---|" * (len(forms) + 1)]
+  for row in r["layers"]:
+    cells = []
+    for form in forms:
+      f, b = row["ms"].get(f"{form}|forward"), row["ms"].get(f"{form}|forward+backward")
+      cells.append(f"{f:.1f} / {b:.1f}" if f is not None else "")
+    n, size, _, cin, cout = row["shape"]
+    lines.append(f"| {row['network']} | {row['kind']} | {n}, {size}, {cin}, {cout} | "
+                 + " | ".join(cells) + f" | {row['used']} |")
+  lines += ["", "Milliseconds, forward / forward+backward (input and kernel gradients), "
+            "median of 5 rounds with the forms interleaved. xla: `lax.conv_general_dilated` "
+            "(what `nn.Conv` runs); xla + per-tap kernel gradient: `models.dense_conv`, XLA's "
+            "forward and input gradient, the kernel gradient as k*k (Cin, N*H*W) x (N*H*W, Cout) "
+            "products (one product over all taps for a stem's few input channels); im2col: "
+            "the k*k windows concatenated, one matrix product (measured, not used); shifted "
+            "products: `models.depthwise_conv`; one matrix product: `models.pointwise_conv`. "
+            "gp_jax uses: the form `models.Layer` picks on this backend (export always uses "
+            "xla).", "",
+            "| network, unpruned retrain step | CPU forms | XLA's conv everywhere | speed-up "
+            "| compile, CPU forms / XLA |", "|---|---|---|---|---|"]
+  for label, row in r["networks"].items():
+    lines.append(f"| {label} | {1e3 * row['cpu_forms_step_s']:.0f} ms | "
+                 f"{1e3 * row['xla_step_s']:.0f} ms | {row['speedup']:.2f}x | "
+                 f"{row['cpu_forms_compile_s']:.1f} / {row['xla_compile_s']:.1f} s |")
+  lines += ["", "The sliced full-width network's retrain step (forward, backward, SGD) "
+            "with the forms `models.Layer` picks on the CPU against `ConvNet(portable=True)` "
+            "(XLA's conv for every layer), the two compiled in one process and timed "
+            "alternately."]
+  return "\n".join(lines)
+
+
+XLA_OPTIONS = (  # label, XLA_FLAGS; the options this jaxlib's XLA:CPU knows
+    ("default", ""),
+    ("xnnpack", "--xla_cpu_use_xnnpack=true"),
+    ("ynn fusions (dot, eltwise)", "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise"),
+    ("oneDNN fusions (dot, eltwise)", "--xla_cpu_experimental_onednn_fusion_type=dot,eltwise"),
+    ("oneDNN custom calls", "--xla_cpu_experimental_onednn_custom_call=true"),
+)
+
+
+def bench_xla_options(quick: bool) -> dict:
+  """Each option in its own processes (XLA reads XLA_FLAGS once, at start), the
+  options taken in turn `passes` times so drift hits them alike."""
+  passes = 1 if quick else 2
+  runs = {label: {"step": [], "candidates": [], "error": None} for label, _ in XLA_OPTIONS}
+  for _ in range(passes):
+    for label, flags_ in XLA_OPTIONS:
+      env = {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flags_}".strip()}
+      try:
+        step = in_subprocess("jax_step", env=env, config_name="digits_resnet20", arg=None,
+                             batch=64, resolution=16, steps=3 if quick else 15)
+        cand = in_subprocess("jax_candidates", env=env, config_name="digits_resnet20",
+                             arg=None, resolution=16, population=16, modes=["1"],
+                             recal_batches=2, recal_batch=64, eval_images=300)
+      except RuntimeError as e:  # an option this jaxlib rejects or fails to compile with
+        runs[label]["error"] = str(e).strip().splitlines()[-1][:200]
+        continue
+      runs[label]["step"].append(step["images_per_s"])
+      runs[label]["candidates"].append(cand["1_candidates_per_s"])
+  out = {}
+  for label, flags_ in XLA_OPTIONS:
+    r = runs[label]
+    out[label] = {"flags": flags_, "error": r["error"],
+                  "step_images_per_s": statistics.median(r["step"]) if r["step"] else None,
+                  "candidates_per_s": (statistics.median(r["candidates"]) if r["candidates"]
+                                       else None)}
+    print(f"  {label}: {json.dumps(out[label])}", flush=True)
+  return out
+
+
+def table_xla_options(r: dict) -> str:
+  base = r["default"]
+  lines = ["| XLA:CPU option | XLA_FLAGS | PruningNet step img/s | vs default | "
+           "candidates/s | vs default |", "|---|---|---|---|---|---|"]
+  for label, row in r.items():
+    if row["step_images_per_s"] is None:
+      lines.append(f"| {label} | `{row['flags']}` | failed: {row['error']} | | | |")
+      continue
+    lines.append(
+        f"| {label} | `{row['flags'] or '(none)'}` | {row['step_images_per_s']:.1f} | "
+        f"{row['step_images_per_s'] / base['step_images_per_s']:.2f}x | "
+        f"{row['candidates_per_s']:.2f} | "
+        f"{row['candidates_per_s'] / base['candidates_per_s']:.2f}x |")
+  lines += ["", "digits ResNet-20 at 16x16 (the demo's config): the PruningNet step at batch "
+            "64, and the search's scorer (16 candidates one at a time, recalibration 2x64, "
+            "top-1 on 300 images). Each option runs in fresh processes; the options were "
+            "taken in turn twice and each figure is the median of its runs. No option is "
+            "set by gp_jax unless a row here shows it faster than the default."]
+  return "\n".join(lines)
 
 
 def bench_step(quick: bool) -> dict:
@@ -706,7 +942,10 @@ TABLES = {"step": (bench_step, table_step, "1-2. PruningNet training step vs the
           "pipeline": (bench_pipeline, table_pipeline,
                        "6. Input pipeline: decode + augment throughput"),
           "sharding": (bench_sharding, table_sharding,
-                       "7. PruningNet memory per device on a (data, model) mesh")}
+                       "7. PruningNet memory per device on a (data, model) mesh"),
+          "convs": (bench_convs, table_convs, "8. Conv forms on the CPU, per layer kind"),
+          "xla_options": (bench_xla_options, table_xla_options,
+                          "9. XLA:CPU options on the step and the candidate evaluation")}
 
 
 def machine() -> dict:

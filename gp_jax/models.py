@@ -13,6 +13,7 @@ by keeping the first k channels along every axis.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional
 
 import flax.linen as nn
@@ -48,25 +49,78 @@ def depthwise_by_shifts() -> bool:
   return jax.default_backend() == "cpu"
 
 
-def depthwise_conv(x, kernel, stride: int):
-  """NHWC depthwise conv with `kernel` (k, k, 1, C), XLA's "SAME" padding, as a sum
-  of k*k strided slices times per-channel weights (elementwise, so it fuses)."""
+def same_padding_taps(x, k: int, stride: int):
+  """The k*k strided windows of `x` (NHWC) under XLA's "SAME" padding: yields
+  (i, j, x_ij), x_ij of the output's spatial shape, with
+  conv(x, w)[n, p, q, :] = sum_ij x_ij[n, p, q, :] @ w[i, j]."""
   n, h, w, c = x.shape
-  k = kernel.shape[0]
   out_h, out_w = -(-h // stride), -(-w // stride)
   pads = []
   for size, out in ((h, out_h), (w, out_w)):
     total = max((out - 1) * stride + k - size, 0)
     pads.append((total // 2, total - total // 2))
   xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-  y = None
   for i in range(k):
     for j in range(k):
-      tap = jax.lax.slice(xp, (0, i, j, 0),
-                          (n, i + (out_h - 1) * stride + 1, j + (out_w - 1) * stride + 1, c),
-                          (1, stride, stride, 1)) * kernel[i, j, 0]
-      y = tap if y is None else y + tap
+      yield i, j, jax.lax.slice(
+          xp, (0, i, j, 0), (n, i + (out_h - 1) * stride + 1, j + (out_w - 1) * stride + 1, c),
+          (1, stride, stride, 1))
+
+
+def depthwise_conv(x, kernel, stride: int):
+  """NHWC depthwise conv with `kernel` (k, k, 1, C), XLA's "SAME" padding, as a sum
+  of k*k strided slices times per-channel weights (elementwise, so it fuses)."""
+  y = None
+  for i, j, tap in same_padding_taps(x, kernel.shape[0], stride):
+    tap = tap * kernel[i, j, 0]
+    y = tap if y is None else y + tap
   return y
+
+
+def dense_by_shifted_grad(in_channels: int, out_channels: int, stride: int) -> bool:
+  """XLA:CPU computes a k x k dense conv's kernel gradient slowly; `dense_conv`
+  keeps XLA's conv for the forward pass and the input gradient and computes the
+  kernel gradient as matrix products. XLA's own is as fast below 16 x 32
+  channels at stride 1, except for a stem's few input channels (BENCHMARKS.md,
+  table 8, times each). Other backends use the conv."""
+  return (jax.default_backend() == "cpu"
+          and (stride > 1 or in_channels < 8 or in_channels * out_channels >= 16 * 32))
+
+
+def _xla_conv(x, kernel, stride: int):
+  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def dense_conv(x, kernel, stride: int):
+  """NHWC k x k conv with `kernel` (k, k, Cin, Cout), "SAME" padding: XLA's conv
+  forward (the same op as `nn.Conv`'s); its kernel gradient per tap,
+  dK[i, j] = x_ij^T @ dY (one (Cin, N*H*W) x (N*H*W, Cout) product each, or
+  all taps in one product when Cin is a stem's few channels)."""
+  return _xla_conv(x, kernel, stride)
+
+
+def _dense_conv_fwd(x, kernel, stride):
+  return _xla_conv(x, kernel, stride), (x, kernel)
+
+
+def _dense_conv_bwd(stride, residuals, dy):
+  x, kernel = residuals
+  _, input_vjp = jax.vjp(lambda x: _xla_conv(x, kernel, stride), x)
+  dy2 = dy.reshape(-1, dy.shape[-1])
+  taps = [tap.reshape(-1, tap.shape[-1])
+          for _, _, tap in same_padding_taps(x, kernel.shape[0], stride)]
+  if x.shape[-1] < 8:
+    # A stem (1-3 input channels): k*k products of Cin rows each waste the
+    # matrix unit; one (k*k*Cin, N*H*W) x (N*H*W, Cout) product does not.
+    dk = jnp.concatenate(taps, axis=1).T @ dy2
+  else:
+    dk = jnp.stack([tap.T @ dy2 for tap in taps])
+  return input_vjp(dy)[0], dk.reshape(kernel.shape).astype(kernel.dtype)
+
+
+dense_conv.defvjp(_dense_conv_fwd, _dense_conv_bwd)
 
 
 def pointwise_as_dot() -> bool:
@@ -89,7 +143,8 @@ def pointwise_conv(x, kernel, stride: int):
 
 class CustomConv(nn.Module):
   """A conv with linen Conv's parameters ("kernel" (k, k, Cin or 1, Cout), "bias")
-  computed by `fn(x, kernel, stride)` (`depthwise_conv`, `pointwise_conv`);
+  computed by `fn(x, kernel, stride)` (`depthwise_conv`, `pointwise_conv`,
+  `dense_conv`);
   `kernel`, when given, is a generated kernel."""
   conv_kwargs: dict
   fn: Callable
@@ -141,6 +196,9 @@ class Layer(nn.Module):
     elif (op.kind == "conv" and op.kernel == 1 and not self.portable
           and pointwise_as_dot()):
       y = CustomConv(conv_kwargs, pointwise_conv, name="conv")(x, kernel)
+    elif (op.kind == "conv" and not self.portable
+          and dense_by_shifted_grad(x.shape[-1], self.features, op.stride)):
+      y = CustomConv(conv_kwargs, dense_conv, name="conv")(x, kernel)
     elif kernel is None:
       y = nn.Conv(**conv_kwargs, name="conv")(x)
     else:

@@ -59,3 +59,34 @@ def test_bench_latency_model_quick_compares_prediction_and_measurement(tmp_path)
   for key in ("spearman", "spearman_macs", "spearman_repeat"):
     assert -1 <= row[key] <= 1
   assert "predicted vs measured latency" in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def test_conv_forms_worker_times_every_form_and_names_the_one_used():
+  """The `convs` table's worker, in process on tiny layers (the bench runs it on
+  the networks' shapes): every form of each kind is timed both ways, and the
+  form it names as used is the one `models.Layer` picks."""
+  from benchmarks import bench
+  cases = [("tiny", "3x3", 2, 6, 16, 32, 3, 1), ("tiny", "3x3", 2, 6, 8, 8, 3, 1),
+           ("tiny", "1x1", 2, 6, 4, 8, 1, 1), ("tiny", "depthwise 3x3 /2", 2, 6, 4, 4, 3, 2)]
+  rows = bench.worker_conv_forms(cases, runs=1, rounds=1)["rows"]
+  assert [r["used"] for r in rows] == ["xla + per-tap kernel gradient", "xla",
+                                       "one matrix product", "shifted products"]
+  assert sorted(rows[0]["ms"]) == sorted(
+      f"{form}|{p}" for form in ("xla", "xla + per-tap kernel gradient", "im2col")
+      for p in ("forward", "forward+backward"))
+  assert all(ms > 0 for r in rows for ms in r["ms"].values())
+  text = bench.table_convs({"layers": rows, "networks": {
+      "n": {"cpu_forms_step_s": 0.1, "xla_step_s": 0.2, "speedup": 2.0,
+            "cpu_forms_compile_s": 1.0, "xla_compile_s": 1.0}}})
+  assert "| tiny | 1x1 | 2, 6, 4, 8 |" in text and "2.00x" in text
+
+
+def test_xla_options_table_shows_a_failed_option_as_such():
+  from benchmarks import bench
+  row = {"flags": "--x", "error": None, "step_images_per_s": 100.0, "candidates_per_s": 2.0}
+  text = bench.table_xla_options({
+      "default": {**row, "flags": ""}, "faster": {**row, "step_images_per_s": 150.0},
+      "broken": {"flags": "--y", "error": "unknown flag", "step_images_per_s": None,
+                 "candidates_per_s": None}})
+  assert "| faster | `--x` | 150.0 | 1.50x | 2.00 | 1.00x |" in text
+  assert "failed: unknown flag" in text

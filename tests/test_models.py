@@ -115,3 +115,51 @@ def test_pointwise_as_dot_equals_linen_conv(size, stride, use_bias):
                      lambda a, b: conv.apply({"params": {**rest["params"], "kernel": b}}, a))]
   for g_dot, g_conv in zip(*grads):
     np.testing.assert_allclose(g_dot, g_conv, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("size,kernel,stride,cin,cout,use_bias", [
+    (8, 3, 1, 24, 32, False), (8, 3, 2, 6, 5, False), (7, 3, 2, 3, 8, True),
+    (9, 7, 2, 3, 4, False), (6, 5, 1, 4, 4, True), (5, 3, 1, 1, 4, False)])
+def test_dense_conv_equals_linen_conv(size, kernel, stride, cin, cout, use_bias):
+  """XLA's forward and input gradient, the kernel gradient as per-tap products:
+  outputs and both gradients equal nn.Conv's (odd sizes, strides, a 7x7 stem)."""
+  kx, kp = jax.random.split(jax.random.key(size + kernel + stride))
+  x = jax.random.normal(kx, (2, size, size, cin))
+  kwargs = dict(features=cout, kernel_size=(kernel, kernel), strides=stride, padding="SAME",
+                use_bias=use_bias, feature_group_count=1, dtype=jnp.float32)
+  conv = nn.Conv(**kwargs)
+  variables = conv.init(kp, x)
+  dense = models.CustomConv(kwargs, models.dense_conv)
+  assert jax.tree.map(jnp.shape, dense.init(kp, x)) == jax.tree.map(jnp.shape, variables)
+  np.testing.assert_array_equal(dense.apply(variables, x), conv.apply(variables, x))
+  kernel_ = variables["params"]["kernel"]
+  rest = {"params": {k: v for k, v in variables["params"].items() if k != "kernel"}}
+  grads = [jax.jit(jax.grad(lambda a, b, f=f: (f(a, b) ** 2).sum(), argnums=(0, 1)))(x, kernel_)
+           for f in (lambda a, b: dense.apply(rest, a, b),
+                     lambda a, b: conv.apply({"params": {**rest["params"], "kernel": b}}, a))]
+  for g_dense, g_conv in zip(*grads):
+    np.testing.assert_allclose(g_dense, g_conv, rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_forms_give_the_portable_nets_gradients():
+  """A masked ResNet-20 (dense 3x3 convs on both sides of the form's channel
+  threshold, strided ones, 1x1 shortcuts) has the same loss gradients with the
+  CPU forms as with XLA's own convs everywhere."""
+  spec = small_spec("resnet20", resolution=16)
+  assert models.dense_by_shifted_grad(64, 64, 1) and not models.dense_by_shifted_grad(16, 16, 1)
+  assert models.dense_by_shifted_grad(3, 16, 1)  # the stem
+  images = jax.random.normal(jax.random.key(1), (4, 16, 16, 3))
+  widths = jnp.asarray(spec.max_widths)
+  nets = [models.ConvNet(spec, portable=p) for p in (False, True)]
+  variables = randomize_variables(
+      jax.jit(lambda k: models.init_variables(nets[1], k))(jax.random.key(0)))
+
+  def loss(net, params):
+    logits, _ = net.apply({**variables, "params": params}, images, widths, train=True,
+                          mutable=["batch_stats"])
+    return (logits ** 2).mean()
+
+  grads = [jax.jit(jax.grad(lambda p, n=n: loss(n, p)))(variables["params"]) for n in nets]
+  assert jax.tree.structure(grads[0]) == jax.tree.structure(grads[1])
+  for g_cpu, g_xla in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
+    np.testing.assert_allclose(g_cpu, g_xla, rtol=2e-4, atol=2e-4)
