@@ -358,7 +358,8 @@ def worker_conv_forms(cases, runs, rounds=5):
     else:
       forms["xla + per-tap kernel gradient"] = lambda x, k: models.dense_conv(x, k, stride)
       forms["im2col"] = lambda x, k: _im2col_conv(x, k, stride)
-      used = ("xla + per-tap kernel gradient" if models.dense_by_shifted_grad(cin, cout, stride)
+      used = ("xla + per-tap kernel gradient"
+              if models.DENSE_CONV_ON_CPU and models.dense_by_shifted_grad(cin, cout, stride)
               else "xla")
     fns = {}
     for name, f in forms.items():
@@ -386,6 +387,7 @@ def worker_net_forms(config_name, arg, resolution, batch, rounds, steps):
   import jax
   from gp_jax import models, optim
   from gp_jax.stages import retrain
+  models.DENSE_CONV_ON_CPU = True  # every CPU form, the dense one included
   config, spec = bench_setup(config_name, arg, resolution)
   data = jax.device_put(random_batch(spec, batch))
   c = config.retrain
@@ -540,8 +542,8 @@ def table_convs(r: dict) -> str:
             "products (one product over all taps for a stem's few input channels); im2col: "
             "the k*k windows concatenated, one matrix product (measured, not used); shifted "
             "products: `models.depthwise_conv`; one matrix product: `models.pointwise_conv`. "
-            "gp_jax uses: the form `models.Layer` picks on this backend (export always uses "
-            "xla).", "",
+            "gp_jax uses: the form `models.Layer` picked on this backend when measured (export "
+            "always uses xla; the dense form only with `models.DENSE_CONV_ON_CPU`).", "",
             "| network, unpruned retrain step | CPU forms | XLA's conv everywhere | speed-up "
             "| compile, CPU forms / XLA |", "|---|---|---|---|---|"]
   for label, row in r["networks"].items():
@@ -551,7 +553,8 @@ def table_convs(r: dict) -> str:
   lines += ["", "The sliced full-width network's retrain step (forward, backward, SGD) "
             "with the forms `models.Layer` picks on the CPU against `ConvNet(portable=True)` "
             "(XLA's conv for every layer), the two compiled in one process and timed "
-            "alternately."]
+            "alternately; the CPU forms here include the dense one, which is off by default "
+            "(`models.DENSE_CONV_ON_CPU`, README)."]
   return "\n".join(lines)
 
 
