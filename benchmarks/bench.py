@@ -359,8 +359,7 @@ def worker_conv_forms(cases, runs, rounds=5):
       forms["xla + per-tap kernel gradient"] = lambda x, k: models.dense_conv(x, k, stride)
       forms["im2col"] = lambda x, k: _im2col_conv(x, k, stride)
       used = ("xla + per-tap kernel gradient"
-              if models.DENSE_CONV_ON_CPU and models.dense_by_shifted_grad(cin, cout, stride)
-              else "xla")
+              if models.dense_by_shifted_grad(cin, cout, stride) else "xla")
     fns = {}
     for name, f in forms.items():
       fns[(name, "forward")] = jax.jit(f)
@@ -558,23 +557,25 @@ def table_convs(r: dict) -> str:
   return "\n".join(lines)
 
 
-XLA_OPTIONS = (  # label, XLA_FLAGS; the options this jaxlib's XLA:CPU knows
-    ("default", ""),
-    ("xnnpack", "--xla_cpu_use_xnnpack=true"),
-    ("ynn fusions (dot, eltwise)", "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise"),
-    ("oneDNN fusions (dot, eltwise)", "--xla_cpu_experimental_onednn_fusion_type=dot,eltwise"),
-    ("oneDNN custom calls", "--xla_cpu_experimental_onednn_custom_call=true"),
+XLA_OPTIONS = (  # label, XLA flags; the options this jaxlib's XLA:CPU knows
+    ("default", {}),
+    ("xnnpack", {"--xla_cpu_use_xnnpack": "true"}),
+    ("ynn fusions (dot, eltwise)", {"--xla_cpu_experimental_ynn_fusion_type": "dot,eltwise"}),
+    ("oneDNN fusions (dot, eltwise)",
+     {"--xla_cpu_experimental_onednn_fusion_type": "dot,eltwise"}),
+    ("oneDNN custom calls", {"--xla_cpu_experimental_onednn_custom_call": "true"}),
 )
 
 
 def bench_xla_options(quick: bool) -> dict:
   """Each option in its own processes (XLA reads XLA_FLAGS once, at start), the
   options taken in turn `passes` times so drift hits them alike."""
+  from gp_jax import xla_flags
   passes = 1 if quick else 2
   runs = {label: {"step": [], "candidates": [], "error": None} for label, _ in XLA_OPTIONS}
   for _ in range(passes):
     for label, flags_ in XLA_OPTIONS:
-      env = {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flags_}".strip()}
+      env = {"XLA_FLAGS": xla_flags.with_flags(os.environ.get("XLA_FLAGS", ""), flags_)}
       try:
         step = in_subprocess("jax_step", env=env, config_name="digits_resnet20", arg=None,
                              batch=64, resolution=16, steps=3 if quick else 15)
@@ -589,7 +590,7 @@ def bench_xla_options(quick: bool) -> dict:
   out = {}
   for label, flags_ in XLA_OPTIONS:
     r = runs[label]
-    out[label] = {"flags": flags_, "error": r["error"],
+    out[label] = {"flags": xla_flags.with_flags("", flags_), "error": r["error"],
                   "step_images_per_s": statistics.median(r["step"]) if r["step"] else None,
                   "candidates_per_s": (statistics.median(r["candidates"]) if r["candidates"]
                                        else None)}

@@ -89,8 +89,9 @@ def dense_by_shifted_grad(in_channels: int, out_channels: int, stride: int) -> b
   keeps XLA's conv for the forward pass and the input gradient and computes the
   kernel gradient as matrix products. XLA's own is as fast below 16 x 32
   channels at stride 1, except for a stem's few input channels (BENCHMARKS.md,
-  table 8, times each). Other backends use the conv."""
-  return (jax.default_backend() == "cpu"
+  table 8, times each). Other backends use the conv; so does the CPU unless
+  `DENSE_CONV_ON_CPU` is set."""
+  return (DENSE_CONV_ON_CPU and jax.default_backend() == "cpu"
           and (stride > 1 or in_channels < 8 or in_channels * out_channels >= 16 * 32))
 
 
@@ -204,7 +205,6 @@ class Layer(nn.Module):
           and pointwise_as_dot()):
       y = CustomConv(conv_kwargs, pointwise_conv, name="conv")(x, kernel)
     elif (op.kind == "conv" and not self.portable
-          and DENSE_CONV_ON_CPU
           and dense_by_shifted_grad(x.shape[-1], self.features, op.stride)):
       y = CustomConv(conv_kwargs, dense_conv, name="conv")(x, kernel)
     elif kernel is None:

@@ -146,9 +146,10 @@ def test_cpu_forms_give_the_portable_nets_gradients(monkeypatch):
   threshold, strided ones, 1x1 shortcuts) has the same loss gradients with the
   CPU forms as with XLA's own convs everywhere."""
   spec = small_spec("resnet20", resolution=16)
+  assert not models.dense_by_shifted_grad(64, 64, 1)  # off by default (models.py)
+  monkeypatch.setattr(models, "DENSE_CONV_ON_CPU", True)
   assert models.dense_by_shifted_grad(64, 64, 1) and not models.dense_by_shifted_grad(16, 16, 1)
   assert models.dense_by_shifted_grad(3, 16, 1)  # the stem
-  monkeypatch.setattr(models, "DENSE_CONV_ON_CPU", True)  # off by default (models.py)
   images = jax.random.normal(jax.random.key(1), (4, 16, 16, 3))
   widths = jnp.asarray(spec.max_widths)
   nets = [models.ConvNet(spec, portable=p) for p in (False, True)]
