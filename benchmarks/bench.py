@@ -386,7 +386,6 @@ def worker_net_forms(config_name, arg, resolution, batch, rounds, steps):
   import jax
   from gp_jax import models, optim
   from gp_jax.stages import retrain
-  models.DENSE_CONV_ON_CPU = True  # every CPU form, the dense one included
   config, spec = bench_setup(config_name, arg, resolution)
   data = jax.device_put(random_batch(spec, batch))
   c = config.retrain
@@ -542,7 +541,7 @@ def table_convs(r: dict) -> str:
             "the k*k windows concatenated, one matrix product (measured, not used); shifted "
             "products: `models.depthwise_conv`; one matrix product: `models.pointwise_conv`. "
             "gp_jax uses: the form `models.Layer` picked on this backend when measured (export "
-            "always uses xla; the dense form only with `models.DENSE_CONV_ON_CPU`).", "",
+            "always uses xla; `models.DENSE_CONV_ON_CPU = False` turns the dense form off).", "",
             "| network, unpruned retrain step | CPU forms | XLA's conv everywhere | speed-up "
             "| compile, CPU forms / XLA |", "|---|---|---|---|---|"]
   for label, row in r["networks"].items():
@@ -552,8 +551,7 @@ def table_convs(r: dict) -> str:
   lines += ["", "The sliced full-width network's retrain step (forward, backward, SGD) "
             "with the forms `models.Layer` picks on the CPU against `ConvNet(portable=True)` "
             "(XLA's conv for every layer), the two compiled in one process and timed "
-            "alternately; the CPU forms here include the dense one, which is off by default "
-            "(`models.DENSE_CONV_ON_CPU`, README)."]
+            "alternately; the CPU forms include the dense one (`models.dense_conv`, README)."]
   return "\n".join(lines)
 
 

@@ -264,7 +264,7 @@ def report(results: dict, retrained: dict, seeds, targets, minutes: float, root:
       first = np.asarray([r["reward"] for r in io_utils.read_jsonl(path)[:100]])
       spreads.append((s, first.max() - np.median(first), first.max() - first.min()))
   if spreads:
-    lines += ["", f"## Does this dataset separate configurations?", "",
+    lines += ["", "## Does this dataset separate configurations?", "",
               f"Held-out {reward} of the first 100 random configurations at {low:g} MACs, "
               f"best minus median (best minus worst), in {unit}: "
               + "; ".join(f"seed {s}: {pct * a:.2f} ({pct * b:.2f})" for s, a, b in spreads)

@@ -61,13 +61,11 @@ def test_bench_latency_model_quick_compares_prediction_and_measurement(tmp_path)
   assert "predicted vs measured latency" in (tmp_path / "BENCHMARKS.md").read_text()
 
 
-def test_conv_forms_worker_times_every_form_and_names_the_one_used(monkeypatch):
+def test_conv_forms_worker_times_every_form_and_names_the_one_used():
   """The `convs` table's worker, in process on tiny layers (the bench runs it on
   the networks' shapes): every form of each kind is timed both ways, and the
   form it names as used is the one `models.Layer` picks."""
   from benchmarks import bench
-  from gp_jax import models
-  monkeypatch.setattr(models, "DENSE_CONV_ON_CPU", True)  # off by default (models.py)
   cases = [("tiny", "3x3", 2, 6, 16, 32, 3, 1), ("tiny", "3x3", 2, 6, 8, 8, 3, 1),
            ("tiny", "1x1", 2, 6, 4, 8, 1, 1), ("tiny", "depthwise 3x3 /2", 2, 6, 4, 4, 3, 2)]
   rows = bench.worker_conv_forms(cases, runs=1, rounds=1)["rows"]

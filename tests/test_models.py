@@ -141,13 +141,11 @@ def test_dense_conv_equals_linen_conv(size, kernel, stride, cin, cout, use_bias)
     np.testing.assert_allclose(g_dense, g_conv, rtol=1e-4, atol=1e-4)
 
 
-def test_cpu_forms_give_the_portable_nets_gradients(monkeypatch):
+def test_cpu_forms_give_the_portable_nets_gradients():
   """A masked ResNet-20 (dense 3x3 convs on both sides of the form's channel
   threshold, strided ones, 1x1 shortcuts) has the same loss gradients with the
   CPU forms as with XLA's own convs everywhere."""
   spec = small_spec("resnet20", resolution=16)
-  assert not models.dense_by_shifted_grad(64, 64, 1)  # off by default (models.py)
-  monkeypatch.setattr(models, "DENSE_CONV_ON_CPU", True)
   assert models.dense_by_shifted_grad(64, 64, 1) and not models.dense_by_shifted_grad(16, 16, 1)
   assert models.dense_by_shifted_grad(3, 16, 1)  # the stem
   images = jax.random.normal(jax.random.key(1), (4, 16, 16, 3))

@@ -13,7 +13,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gp_jax import artifacts, sharding
+from gp_jax import artifacts, seeds, sharding
+from gp_jax import pruningnet as pn_lib
 from gp_jax.config_lib import spec_from_config
 from gp_jax.errors import UserError
 from gp_jax.metrics import read_metrics
@@ -21,11 +22,19 @@ from tests.conftest import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Losses and parameters of different meshes differ only by the order of float
-# additions in the cross-device reductions. The gradient norm is the most
-# sensitive figure (on a 2-core Xeon with AVX-512 it differed by 1.5e-4 relative
-# after 4 steps while the losses agreed to 1e-6); a real sharding error (a
-# gradient summed instead of averaged, a replica left out) moves it by far more.
-LOSS_RTOL, GRAD_NORM_RTOL, PARAM_ATOL = 1e-5, 1e-3, 1e-4
+# additions in the cross-device reductions, which training amplifies where a
+# ReLU sits at a constant channel's zero: on the tiny config's first batch, one
+# process with 4 in-process devices moved some gradient entries by 3% from one
+# device's (8 devices: 10%), as did scaling the images by 1 + 3e-7, while 1 or 2
+# devices and 2 processes x 2 devices agreed to 5e-6. So the references are
+# one-device runs. The gradient norm is the most sensitive figure (on a 2-core
+# Xeon with AVX-512 it differed by 1.5e-4 relative after 4 steps while the losses
+# agreed to 1e-6); a real sharding error (a gradient summed instead of averaged,
+# a replica left out) moves it by far more. Parameters are compared by what
+# training changed (trained - initial, all leaves together, an L2 norm): the
+# 2-process run's update differed from one device's by 0.95%, the 4x2 mesh's by
+# 0.06%, and a one-device run on 12 of the 16 images per batch by 137%.
+LOSS_RTOL, GRAD_NORM_RTOL, UPDATE_RTOL = 1e-5, 1e-3, 5e-2
 
 
 def _env(devices: int) -> dict:
@@ -57,9 +66,19 @@ def _params(workdir):
   return artifacts.load_pruningnet(config, spec_from_config(config), workdir)[0]
 
 
-def _assert_close(a, b, atol):
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-    np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=0)
+def _assert_same_updates(trained, reference):
+  """|(trained - init) - (reference - init)| <= UPDATE_RTOL |reference - init| over
+  all parameters together (an L2 norm), and the same tree of shapes."""
+  config = tiny_config()
+  spec = spec_from_config(config)
+  init = pn_lib.init_params(pn_lib.pruningnet_from_config(spec, config), spec,
+                            seeds.seed(config, "init"))
+  diff = ref = 0.0
+  for x, y, z in zip(*(jax.tree.leaves(t) for t in (trained, reference, init)), strict=True):
+    x, y, z = (np.asarray(v, np.float64) for v in (x, y, z))
+    assert x.shape == y.shape == z.shape
+    diff, ref = diff + np.sum((x - y) ** 2), ref + np.sum((y - z) ** 2)
+  assert ref > 0 and np.sqrt(diff / ref) <= UPDATE_RTOL, np.sqrt(diff / ref)
 
 
 @pytest.mark.parametrize("data,model,devices,expected", [
@@ -101,19 +120,19 @@ def test_a_mesh_of_8_devices_trains_like_one_device(tmp_path):
   workdir = tmp_path / "mesh_4x2"
   _assert_same_training(workdir, one)
   # The checkpoint of the sharded run restores on this one device.
-  _assert_close(_params(workdir), reference_params, PARAM_ATOL)
+  _assert_same_updates(_params(workdir), reference_params)
   # Each head's output matrix: half of it on each device of the model axis.
   split = [(full, local) for full, local in report["heads"]["4x2"]]
   assert split and all(local == [full[0], full[1] // 2] for full, local in split)
 
 
-def test_two_processes_agree_with_one_process_and_restore_in_one(tmp_path):
+def test_two_processes_agree_with_one_device_and_restore_in_one(tmp_path):
   overrides = ["--config=tests/tiny_config.py", "--stages=pruningnet,search",
-               "--config.search.evaluations=4",  # one population of 4, split over 4 devices
+               "--config.search.evaluations=4",  # one population of 4 (4 devices in two processes)
                "--config.search.rl.greedy_every=0"]  # (a greedy score compiles its own)
-  single = tmp_path / "one_process"
+  single = tmp_path / "one_device"
   proc = subprocess.run([sys.executable, "-m", "gp_jax.main", f"--workdir={single}",
-                         *overrides], cwd=ROOT, env=_env(4), capture_output=True, text=True,
+                         *overrides], cwd=ROOT, env=_env(1), capture_output=True, text=True,
                         timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
   multi = tmp_path / "two_processes"
@@ -132,7 +151,7 @@ def test_two_processes_agree_with_one_process_and_restore_in_one(tmp_path):
   # Only process 0 wrote metrics: one row per logged step, not two.
   assert [r["step"] for r in read_metrics(multi, "pruningnet")] == [2, 4]
   # The checkpoint written by two processes restores in this single process.
-  _assert_close(_params(multi), _params(single), PARAM_ATOL)
+  _assert_same_updates(_params(multi), _params(single))
 
 
 def _script(*args, env=None):
