@@ -86,14 +86,15 @@ DENSE_CONV_ON_CPU = True
 
 
 def dense_by_shifted_grad(in_channels: int, out_channels: int, stride: int) -> bool:
-  """XLA:CPU computes a k x k dense conv's kernel gradient slowly; `dense_conv`
+  """XLA:CPU computes some k x k dense convs' kernel gradients slowly; `dense_conv`
   keeps XLA's conv for the forward pass and the input gradient and computes the
-  kernel gradient as matrix products. XLA's own is as fast below 16 x 32
-  channels at stride 1, except for a stem's few input channels (BENCHMARKS.md,
-  table 8, times each). Other backends use the conv; so does the CPU when
-  `DENSE_CONV_ON_CPU` is unset."""
+  kernel gradient as matrix products. Chosen by the whole PruningNet step, not
+  by layers timed alone (BENCHMARKS.md, table 8b): a stem's few input channels
+  and the wide strided layers (ResNet-50's) gain, while stride-1 layers and
+  narrow strided ones made the step slower although each was faster alone.
+  Other backends use the conv; so does the CPU when `DENSE_CONV_ON_CPU` is unset."""
   return (DENSE_CONV_ON_CPU and jax.default_backend() == "cpu"
-          and (stride > 1 or in_channels < 8 or in_channels * out_channels >= 16 * 32))
+          and (in_channels < 8 or (stride > 1 and in_channels * out_channels >= 128 * 128)))
 
 
 def _xla_conv(x, kernel, stride: int):

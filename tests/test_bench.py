@@ -66,7 +66,7 @@ def test_conv_forms_worker_times_every_form_and_names_the_one_used():
   the networks' shapes): every form of each kind is timed both ways, and the
   form it names as used is the one `models.Layer` picks."""
   from benchmarks import bench
-  cases = [("tiny", "3x3", 2, 6, 16, 32, 3, 1), ("tiny", "3x3", 2, 6, 8, 8, 3, 1),
+  cases = [("tiny", "3x3 stem", 2, 6, 3, 16, 3, 1), ("tiny", "3x3", 2, 6, 8, 8, 3, 1),
            ("tiny", "1x1", 2, 6, 4, 8, 1, 1), ("tiny", "depthwise 3x3 /2", 2, 6, 4, 4, 3, 2)]
   rows = bench.worker_conv_forms(cases, runs=1, rounds=1)["rows"]
   assert [r["used"] for r in rows] == ["xla + per-tap kernel gradient", "xla",
@@ -90,3 +90,13 @@ def test_xla_options_table_shows_a_failed_option_as_such():
                  "candidates_per_s": None}})
   assert "| faster | `--x` | 150.0 | 1.50x | 2.00 | 1.00x |" in text
   assert "failed: unknown flag" in text
+
+
+def test_dense_rules_table_shows_each_rule_against_xla_and_the_fastest():
+  from benchmarks import bench
+  rows = {rule: {"step_s": t, "dense_convs": n} for rule, t, n in (
+      ("none (XLA's conv)", 0.2, 0), ("stems", 0.1, 1), ("every one", 0.4, 19))}
+  text = bench.table_dense_rules({"net a": rows, "net b": {**rows, "stems": {
+      "step_s": 0.5, "dense_convs": 1}}})
+  assert "| stems | 100 ms (2.00x, 1 convs) | 500 ms (0.40x, 1 convs) |" in text
+  assert "Fastest here: net a: stems; net b: none (XLA's conv)." in text

@@ -141,13 +141,18 @@ def test_dense_conv_equals_linen_conv(size, kernel, stride, cin, cout, use_bias)
     np.testing.assert_allclose(g_dense, g_conv, rtol=1e-4, atol=1e-4)
 
 
-def test_cpu_forms_give_the_portable_nets_gradients():
-  """A masked ResNet-20 (dense 3x3 convs on both sides of the form's channel
-  threshold, strided ones, 1x1 shortcuts) has the same loss gradients with the
-  CPU forms as with XLA's own convs everywhere."""
+@pytest.mark.parametrize("every_dense_conv", [False, True])
+def test_cpu_forms_give_the_portable_nets_gradients(every_dense_conv, monkeypatch):
+  """A masked ResNet-20 (a stem, dense 3x3 convs strided and not, 1x1 shortcuts)
+  has the same loss gradients with the CPU forms as with XLA's own convs
+  everywhere: with the forms the CPU picks, and with the dense form on every
+  3x3 conv (the rule picks it for few of ResNet-20's)."""
   spec = small_spec("resnet20", resolution=16)
-  assert models.dense_by_shifted_grad(64, 64, 1) and not models.dense_by_shifted_grad(16, 16, 1)
   assert models.dense_by_shifted_grad(3, 16, 1)  # the stem
+  assert models.dense_by_shifted_grad(128, 256, 2) and not models.dense_by_shifted_grad(16, 32, 2)
+  assert not models.dense_by_shifted_grad(256, 256, 1)
+  if every_dense_conv:
+    monkeypatch.setattr(models, "dense_by_shifted_grad", lambda cin, cout, stride: True)
   images = jax.random.normal(jax.random.key(1), (4, 16, 16, 3))
   widths = jnp.asarray(spec.max_widths)
   nets = [models.ConvNet(spec, portable=p) for p in (False, True)]

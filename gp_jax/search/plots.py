@@ -1,18 +1,23 @@
 """Plots of a search: keep-ratio per group, proxy accuracy vs the budget's cost."""
 from __future__ import annotations
 
-import matplotlib
+import glob
+import os
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
-import glob  # noqa: E402
-import os  # noqa: E402
-
-from gp_jax import costs, io_utils  # noqa: E402
+from gp_jax import costs, io_utils
 
 AXIS = costs.LABELS  # per search.constraint
+
+
+def _pyplot():
+  """matplotlib.pyplot on the file-only backend, imported when a plot is drawn (it
+  is half a second of every `gp_jax.main` process's start otherwise)."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")  # files only, no display
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  return plt
 
 
 def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
@@ -22,6 +27,7 @@ def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
   best = np.asarray(best_widths)[free] / max_w[free]
   uniform = np.asarray(uniform_widths)[free] / max_w[free]
   x = np.arange(len(free))
+  plt = _pyplot()
   fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(free) + 2), 3.6))
   ax.bar(x - 0.2, best, 0.4, label=f"{result['method']} (proxy top-1 {result['proxy_top1']:.3f})")
   ax.bar(x + 0.2, uniform, 0.4, label="uniform", color="0.7")
@@ -40,6 +46,7 @@ def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
 
 def accuracy_vs_cost_plot(cost_ratio, scores, best, target, path, title="",
                           ylabel="proxy top-1 (held-out)", xlabel="MACs ratio"):
+  plt = _pyplot()
   fig, ax = plt.subplots(figsize=(5.5, 3.8))
   ax.scatter(cost_ratio, scores, s=10, alpha=0.6, label="candidates")
   ax.scatter([cost_ratio[best]], [scores[best]], s=60, marker="*", color="C3", label="best")
@@ -61,6 +68,7 @@ def read_curves(search_dir: str, tag: str) -> list[dict]:
 def search_curves_plot(curves, path, title="", warmup=None):
   """Best reward so far against evaluations for each method, and the RL methods'
   greedy (noise-free) policy reward per round, dashed, in the same colour."""
+  plt = _pyplot()
   fig, ax = plt.subplots(figsize=(7, 4.2))
   for i, curve in enumerate(sorted(curves, key=lambda c: c["label"])):
     color = f"C{i % 10}"
