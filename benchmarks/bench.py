@@ -1090,6 +1090,10 @@ def render(results: dict) -> str:
       m = results.get("machines", {}).get(name)
       where = (f"\n\nMeasured {m['date']} on {m.get('host_cpu', m['platform'])}, "
                f"{m['cpu_count']} cores, jax {m['jax']}." if m else "")
+      # A caveat about one run of a table (e.g. what else the machine was running),
+      # written into bench.json's "notes" by whoever ran it.
+      note = results.get("notes", {}).get(name)
+      where += f" {note}" if note else ""
       out.append(f"## {title}\n\n{table(results[name])}{where}\n")
   return "\n".join(out)
 

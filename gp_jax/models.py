@@ -89,9 +89,10 @@ def dense_by_shifted_grad(in_channels: int, out_channels: int, stride: int) -> b
   """XLA:CPU computes some k x k dense convs' kernel gradients slowly; `dense_conv`
   keeps XLA's conv for the forward pass and the input gradient and computes the
   kernel gradient as matrix products. Chosen by the whole PruningNet step, not
-  by layers timed alone (BENCHMARKS.md, table 8b): a stem's few input channels
-  and the wide strided layers (ResNet-50's) gain, while stride-1 layers and
-  narrow strided ones made the step slower although each was faster alone.
+  by layers timed alone (BENCHMARKS.md, tables 8 and 8b): on digits ResNet-20
+  the stem's form made the step faster, the form on its other convs slower
+  although each was faster alone; ResNet-50's wide strided convs keep it, timed
+  faster alone (their whole-step gain is not settled yet, README).
   Other backends use the conv; so does the CPU when `DENSE_CONV_ON_CPU` is unset."""
   return (DENSE_CONV_ON_CPU and jax.default_backend() == "cpu"
           and (in_channels < 8 or (stride > 1 and in_channels * out_channels >= 128 * 128)))
