@@ -90,9 +90,9 @@ def dense_by_shifted_grad(in_channels: int, out_channels: int, stride: int) -> b
   keeps XLA's conv for the forward pass and the input gradient and computes the
   kernel gradient as matrix products. Chosen by the whole PruningNet step, not
   by layers timed alone (BENCHMARKS.md, tables 8 and 8b): on digits ResNet-20
-  the stem's form made the step faster, the form on its other convs slower
-  although each was faster alone; ResNet-50's wide strided convs keep it, timed
-  faster alone (their whole-step gain is not settled yet, README).
+  the form on its stride-1 convs made the step slower although each was faster
+  alone; with this rule the step is as fast as with XLA's conv (digits and
+  ResNet-50), so its gain on the whole step is not shown yet.
   Other backends use the conv; so does the CPU when `DENSE_CONV_ON_CPU` is unset."""
   return (DENSE_CONV_ON_CPU and jax.default_backend() == "cpu"
           and (in_channels < 8 or (stride > 1 and in_channels * out_channels >= 128 * 128)))
