@@ -413,13 +413,14 @@ def worker_net_forms(config_name, arg, resolution, batch, rounds, steps):
           "cpu_forms_compile_s": compile_s[False], "xla_compile_s": compile_s[True]}
 
 
+XLA_CONV_RULE = "none (XLA's conv)"  # the rule the others are compared with
 DENSE_RULES = {  # label -> which dense convs take `models.dense_conv` (cin, cout, stride)
-    "none (XLA's conv)": "lambda cin, cout, stride: False",
-    "stems": "lambda cin, cout, stride: cin < 8",
-    "stems + strided": "lambda cin, cout, stride: cin < 8 or stride > 1",
+    XLA_CONV_RULE: lambda cin, cout, stride: False,
+    "stems": lambda cin, cout, stride: cin < 8,
+    "stems + strided": lambda cin, cout, stride: cin < 8 or stride > 1,
     "stems + strided + from 16x32 channels (the first rule)":
-        "lambda cin, cout, stride: cin < 8 or stride > 1 or cin * cout >= 16 * 32",
-    "every one": "lambda cin, cout, stride: True",
+        lambda cin, cout, stride: cin < 8 or stride > 1 or cin * cout >= 16 * 32,
+    "every one": lambda cin, cout, stride: True,
 }
 
 
@@ -437,8 +438,7 @@ def worker_dense_rules(config_name, resolution, batch, rounds):
   tx = optim.make_optimizer(c, 10_000)
   data = jax.device_put(random_batch(spec, batch))
   state, _ = pn_lib.create_sharded_state(model, spec, tx, 0, sharding.local_mesh())
-  rules = {label: eval(rule) for label, rule in DENSE_RULES.items()}  # pylint: disable=eval-used
-  rules["gp_jax (models.dense_by_shifted_grad)"] = models.dense_by_shifted_grad
+  rules = {**DENSE_RULES, "gp_jax (models.dense_by_shifted_grad)": models.dense_by_shifted_grad}
   gp_jax_rule, steps, picked = models.dense_by_shifted_grad, {}, {}
   try:
     for label, rule in rules.items():
@@ -458,6 +458,7 @@ def worker_dense_rules(config_name, resolution, batch, rounds):
       times[label].append(_timed(lambda f=step: jax.block_until_ready(f(state, data)), 1))
   return {label: {"step_s": statistics.median(t), "dense_convs": picked[label]}
           for label, t in times.items()}
+
 
 def worker_stage_memory(stage, overrides):
   """Peak RSS of one pipeline stage in a fresh process (the demo config)."""
@@ -624,7 +625,7 @@ def table_dense_rules(r: dict) -> str:
   for rule in r[nets[0]]:
     cells = []
     for net in nets:
-      row, base = r[net][rule], r[net]["none (XLA's conv)"]
+      row, base = r[net][rule], r[net][XLA_CONV_RULE]
       cells.append(f"{1e3 * row['step_s']:.0f} ms ({base['step_s'] / row['step_s']:.2f}x, "
                    f"{row['dense_convs']} convs)")
     lines.append(f"| {rule} | " + " | ".join(cells) + " |")
