@@ -46,7 +46,7 @@ def make_cost(config, spec: ArchSpec, workdir: str | None = None,
     raise ValueError("a latency cost needs the workdir its table lives in")
   settings = latency.settings_from_config(config, fixed_groups_from_config(config, spec))
   table = latency.load_or_build(workdir, spec, settings, config.get("progress", True))
-  return latency.table_cost(table, spec)
+  return latency.table_cost(table, spec, monotone=config.latency.monotone)
 
 
 def make_env(config, spec: ArchSpec, target: float, cost: costs.Cost | None = None

@@ -55,10 +55,14 @@ def test_bench_latency_model_quick_compares_prediction_and_measurement(tmp_path)
     (row,) = json.load(f)["latency_model"].values()
   assert len(row["rows"]) == 4 and row["measured_shapes"] > 0 and row["build_s"] > 0
   for r in row["rows"]:
-    assert r["predicted_ms"] > 0 and r["measured_ms"] > 0
-  for key in ("spearman", "spearman_macs", "spearman_repeat"):
+    assert r["predicted_ms_measured"] > 0 and r["predicted_ms_monotone"] > 0
+    assert r["measured_ms"] > 0
+  for key in ("spearman", "spearman_monotone", "spearman_macs", "spearman_repeat"):
     assert -1 <= row[key] <= 1
-  assert "predicted vs measured latency" in (tmp_path / "BENCHMARKS.md").read_text()
+  fits = row["fits"]
+  assert set(fits) == {"measured", "monotone"} and all(f["scale"] > 0 for f in fits.values())
+  text = (tmp_path / "BENCHMARKS.md").read_text()
+  assert "predicted vs measured latency" in text and "rank corr. monotone table" in text
 
 
 def test_conv_forms_worker_times_every_form_and_names_the_one_used():

@@ -60,7 +60,7 @@ def test_cost_interface_matches_the_analytic_counts():
                                [exact(spec, list(w)) / exact(spec) for w in widths], rtol=1e-12)
 
 
-def test_table_covers_every_layer_and_is_monotone(table_setup):
+def test_table_covers_every_layer_and_its_monotone_form_is_monotone(table_setup):
   _, spec, settings, workdir, table = table_setup
   assert os.path.exists(os.path.join(workdir, latency.TABLE_FILE))
   assert len(table["layer_entry"]) == len(spec.layers)
@@ -70,12 +70,13 @@ def test_table_covers_every_layer_and_is_monotone(table_setup):
   for layer, e in zip(spec.layers, table["layer_entry"]):
     entry = table["entries"][e]
     assert entry["out"] == widths[layer.out_group]
-    ms = np.asarray(entry["ms"])
+    ms = np.asarray(entry["ms_monotone"])
     assert (ms > 0).all() and (ms >= np.asarray(entry["ms_measured"])).all()
     for axis in range(ms.ndim):
       assert (np.diff(ms, axis=axis) >= 0).all()
   assert table["key"]["batch"] == 8 and table["key"]["host_cpu"]
-  assert table["scale"] > 0 and len(table["calibration"]) == 4
+  assert set(table["fits"]) == set(latency.PREDICTIONS) and len(table["calibration"]) == 4
+  assert all(fit["scale"] > 0 for fit in table["fits"].values())
 
 
 def test_lookup_is_exact_at_measured_widths_and_interpolates_between(table_setup):
@@ -88,13 +89,30 @@ def test_lookup_is_exact_at_measured_widths_and_interpolates_between(table_setup
   w = np.asarray(spec.max_widths).copy()
   w[layer.in_group], w[layer.out_group] = wi[1], wo[0]
   index = [l.name for l in spec.layers].index(layer.name)
-  got = latency.table_cost(table, spec).per_layer(spec, [int(x) for x in w])[index]
-  assert got == pytest.approx(entry["ms"][1][0])
+  for monotone, field in ((False, "ms_measured"), (True, "ms_monotone")):
+    cost = latency.table_cost(table, spec, monotone=monotone)
+    got = cost.per_layer(spec, [int(x) for x in w])[index]
+    assert got == pytest.approx(entry[field][1][0])
   mid = (wo[0] + wo[1]) / 2
   w[layer.out_group] = int(mid)
   got = latency.table_cost(table, spec).per_layer(spec, [int(x) for x in w])[index]
-  lo, hi = entry["ms"][1][0], entry["ms"][1][1]
+  lo, hi = entry["ms_measured"][1][0], entry["ms_measured"][1][1]
   assert min(lo, hi) - 1e-9 <= got <= max(lo, hi) + 1e-9
+
+
+def test_config_picks_the_measured_or_the_monotone_prediction(table_setup):
+  config, spec, settings, workdir, table = table_setup
+  widths = [int(x) for x in latency.random_widths(spec, settings, 1, seed=5)[0]]
+  for monotone in (False, True):
+    config.latency.monotone = monotone
+    try:
+      cost = make_cost(config, spec, workdir)  # the module's table, reused
+    finally:
+      config.latency.monotone = False
+    fit = table["fits"]["monotone" if monotone else "measured"]
+    assert cost.scale == fit["scale"] and cost.constant == fit["constant_ms"]
+    assert cost.total(widths) == pytest.approx(
+        latency.table_cost(table, spec, monotone=monotone).total(widths))
 
 
 def test_numpy_jax_and_population_predictions_agree(table_setup):
@@ -152,6 +170,63 @@ def test_rl_action_wall_keeps_every_episode_within_the_latency_target(table_setu
     assert float(env.cost_ratio(keep)) <= target + 1e-5
 
 
+def _spiked_cost(table, spec, factor=6.0):
+  """The table's cost with every layer's second-narrowest measured output width made
+  `factor` times slower: a cost that is not monotone in the widths, as measured
+  tables can be (on XLA:CPU 4 channels ran slower than 8)."""
+  spiked = json.loads(json.dumps(table))
+  for entry in spiked["entries"]:
+    ms = np.asarray(entry["ms_measured"])
+    if ms.shape[-1] > 2:  # a width between the narrowest and the full one
+      ms[..., 1] *= factor
+    entry["ms_measured"] = ms.tolist()
+  return latency.table_cost(spiked, spec)
+
+
+def test_search_budgets_hold_under_a_cost_that_is_not_monotone(table_setup):
+  """The RL wall, the uniform baseline and the choice of the best candidate stay
+  within the target when a narrower width costs more than a wider one."""
+  config, spec, _, _, table = table_setup
+  cost = _spiked_cost(table, spec)
+  env = make_env(config, spec, 1.0, cost)
+  smallest = env.min_cost_ratio()
+  target = round(smallest + 0.3 * (1 - smallest), 3)
+  env = make_env(config, spec, target, cost)
+  points = np.linspace(env.lower_bound, 1.0, env.wall_points)
+  bounds = jax.jit(env.action_bounds)
+  with_rest_low = jax.jit(jax.vmap(
+      lambda keep, later, group, a: env.cost_ratio(
+          jnp.where(later, env.lower_bound, keep).at[group].set(a)),
+      in_axes=(None, None, None, 0)))
+  gaps = 0
+  for episode in range(2):
+    keep = jnp.ones(spec.num_groups)
+    for t, group in enumerate(env.free_groups):
+      low, high = (float(x) for x in bounds(keep, t))
+      later = np.zeros(spec.num_groups, bool)
+      later[env.free_groups[t + 1:]] = True
+      # Every action the wall allows keeps the all-lower-bound completion in budget ...
+      inside = with_rest_low(keep, later, group, jnp.asarray(points[points <= high]))
+      assert (np.asarray(inside) <= target + 1e-5).all()
+      # ... although some wider action, past one that does not fit, would fit too.
+      above = np.asarray(with_rest_low(keep, later, group, jnp.asarray(points[points > high])))
+      gaps += int((above <= target).any())
+      keep = keep.at[group].set(high if episode == 0 else 0.5 * (low + high))
+    assert float(env.cost_ratio(keep)) <= target + 1e-5
+  assert gaps > 0, "the spiked cost never made the fitting actions non-contiguous"
+  r = baselines.uniform_keep_ratio(env)
+  assert float(env.cost_ratio(np.where(env.fixed, 1.0, r))) <= target + 1e-9
+  wider = [q for q in np.linspace(env.lower_bound, 1.0, 1025) if q > r + 1e-3]
+  assert all(float(env.cost_ratio(np.where(env.fixed, 1.0, q))) > target for q in wider)
+
+
+def test_best_candidate_is_chosen_within_the_budget():
+  scores = np.array([0.9, 0.5, 0.8, 0.8])
+  assert search_stage.best_within_budget(scores, [1.2, 0.5, 0.6, 0.55], 0.6) == (2, 1)
+  assert search_stage.best_within_budget(scores, [0.1, 0.1, 0.1, 0.1], 0.6) == (0, 0)
+  assert search_stage.best_within_budget(scores, [0.9, 0.9, 0.9, 0.9], 0.6) == (0, 4)
+
+
 def test_matching_table_is_reused_and_another_devices_is_rebuilt(table_setup, capsys):
   _, spec, settings, workdir, table = table_setup
   path = os.path.join(workdir, latency.TABLE_FILE)
@@ -165,6 +240,14 @@ def test_matching_table_is_reused_and_another_devices_is_rebuilt(table_setup, ca
   assert latency.load_table(foreign, spec, settings) is None
   out = capsys.readouterr().out
   assert "WARNING" in out and "batch" in out and "host_cpu" in out
+  older = json.loads(json.dumps(table))  # format 1: one (monotone) prediction, no fits
+  older["key"]["format"] = 1
+  del older["fits"]
+  with open(foreign, "w") as f:
+    json.dump(older, f)
+  assert latency.load_table(foreign, spec, settings) is None
+  out = capsys.readouterr().out
+  assert "WARNING" in out and "format" in out
   with open(foreign, "w") as f:
     f.write("{not json")
   assert latency.load_table(foreign, spec, settings) is None
@@ -195,7 +278,7 @@ def test_search_retrain_eval_under_a_latency_budget(table_setup, trained_workdir
   assert result["constraint"] == "latency" and result["target_ratio"] == target
   assert "target_macs_ratio" not in result
   assert result["latency_ratio"] == pytest.approx(cost.ratio(result["widths"]))
-  assert result["latency_ratio"] <= target + 1e-6
+  assert result["latency_ratio"] <= target + 1e-6 and result["over_budget"] == 0
   assert result["latency_ms_predicted"] == pytest.approx(cost.total(result["widths"]))
   assert os.path.exists(os.path.join(workdir, "plots", f"accuracy_vs_latency_{target:g}.png"))
   retrain_stage.run(config, workdir)

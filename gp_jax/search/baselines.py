@@ -16,13 +16,20 @@ from gp_jax.search.base import SearchContext, round_rng, stream_seed
 from gp_jax.search.env import PruningEnv
 
 
-def uniform_keep_ratio(env: PruningEnv) -> float:
-  """Largest uniform keep-ratio whose cost fits the target (bisection: every cost
-  is non-decreasing in each width, latency tables included, see gp_jax.latency)."""
+def uniform_keep_ratio(env: PruningEnv, scan_points: int = 1025) -> float:
+  """Largest uniform keep-ratio whose cost fits the target. A latency table need not
+  be monotone in the widths (gp_jax.latency), so a scan finds the largest fitting
+  ratio on a fine grid first; bisection then refines it up to the next one."""
   ratio_at = lambda r: float(env.cost_ratio(np.where(env.fixed, 1.0, r)))  # pylint: disable=unnecessary-lambda-assignment
-  lo, hi = env.lower_bound, 1.0
-  if ratio_at(hi) <= env.target:
-    return hi
+  if ratio_at(1.0) <= env.target:
+    return 1.0
+  points = np.linspace(env.lower_bound, 1.0, scan_points)
+  ratios = np.where(env.fixed[None], 1.0, points[:, None])
+  fits = np.flatnonzero(env.cost.population_ratio(np.asarray(env.widths(ratios)))
+                        <= env.target)
+  if not len(fits):  # below the all-lower-bound cost: validation rejects such targets
+    return float(env.lower_bound)
+  lo, hi = points[fits[-1]], points[fits[-1] + 1]
   for _ in range(50):
     mid = 0.5 * (lo + hi)
     lo, hi = (mid, hi) if ratio_at(mid) <= env.target else (lo, mid)

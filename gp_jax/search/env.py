@@ -82,10 +82,13 @@ class PruningEnv:
   def action_bounds(self, keep_ratios, t):
     """[low, high] for step t's keep-ratio so the target stays reachable.
 
-    high: the largest ratio whose cost fits the target with every later group at
-    the lower bound; low: the smallest one that still reaches target - tolerance
-    with every later group at full width. On a conflict (channel rounding) the
-    budget wins.
+    high: the largest ratio such that it and every ratio below it fit the target
+    with every later group at the lower bound (a latency table need not be
+    monotone in a width, so a fitting ratio above one that does not fit is left
+    out: then every action up to high keeps the all-lower-bound completion in
+    the budget, which the check of the target guarantees at the start); low:
+    the smallest one that still reaches target - tolerance with every later
+    group at full width. On a conflict (channel rounding) the budget wins.
     """
     group = jnp.asarray(self.free_groups)[t]
     later = jnp.zeros(self.spec.num_groups, bool).at[jnp.asarray(self.free_groups)].set(
@@ -98,7 +101,7 @@ class PruningEnv:
 
     most = jax.vmap(lambda a: cost_with(a, self.lower_bound))(points)
     least = jax.vmap(lambda a: cost_with(a, 1.0))(points)
-    fits = most <= self.target
+    fits = jnp.cumprod(most <= self.target) > 0  # from the lower bound up, until one does not
     reaches = least >= self.target - self.tolerance
     high = jnp.where(fits.any(), jnp.max(jnp.where(fits, points, -1.0)), self.lower_bound)
     low = jnp.where(reaches.any(), jnp.min(jnp.where(reaches, points, 2.0)), 1.0)

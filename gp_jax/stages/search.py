@@ -13,6 +13,7 @@ import os
 import time
 
 import jax
+from absl import logging
 import numpy as np
 from tqdm import tqdm
 
@@ -148,15 +149,28 @@ def curve_record(method, log, reward: str, population: int) -> dict:
   return record
 
 
+def best_within_budget(scores, cost_ratio, target: float) -> tuple[int, int]:
+  """(index of the best score among the candidates within the target, how many were
+  over it). The first of equal best scores wins: deterministic. The methods keep
+  every candidate in the budget; this makes sure of it for a cost that is not
+  monotone in the widths (a latency table), where the RL wall checks its actions
+  on a grid. If none fits (not expected), the best of all."""
+  within = np.asarray(cost_ratio) <= target + 1e-6
+  if not within.any():
+    logging.warning("no candidate is within the target %g; reporting the best of all", target)
+    return int(np.argmax(scores)), int(len(within))
+  return int(np.argmax(np.where(within, scores, -np.inf))), int((~within).sum())
+
+
 def _finish(config, spec, env, method, log, target, workdir) -> dict:
   n = int(log["count"])
   widths, scores, macs_ratio = log["widths"][:n], log["scores"][:n], log["macs_ratio"][:n]
-  best = int(np.argmax(scores))  # the first of equal best scores: deterministic
-  best_widths = [int(w) for w in widths[best]]
   c = config.search
   curves = curve_record(method, log, c.reward, method.population())
   cost = env.cost
   cost_ratio = cost.population_ratio(widths) if cost.name != "macs" else macs_ratio
+  best, over_budget = best_within_budget(scores, cost_ratio, target)
+  best_widths = [int(w) for w in widths[best]]
   result = {
       "method": method.name,
       "label": method.label,
@@ -178,6 +192,7 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
       "best_reward": float(scores[best]),
       "proxy_top1": float(log["top1"][best]),
       "best_ties": int(np.sum(scores == scores[best])),  # ties broken by evaluation order
+      "over_budget": over_budget,  # candidates over the target, never chosen
       "best_evaluation": best,
       "evaluations": n,
       "seed": int(config.seed),
