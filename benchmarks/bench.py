@@ -850,7 +850,7 @@ def bench_latency_model(quick: bool) -> dict:
 
 def table_latency_model(r: dict) -> str:
   lines = ["| network | layers / shared tables / shapes measured | build time | full net ms | "
-           "rank corr. predicted | rank corr. monotone table | rank corr. MACs | "
+           "rank corr. measured values | rank corr. monotone table (default) | rank corr. MACs | "
            "rank corr. 2nd measurement | median error (monotone) | max error (monotone) | "
            "median 2nd-measurement diff |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -871,9 +871,9 @@ def table_latency_model(r: dict) -> str:
   lines += ["", "The latency table of `search.constraint=latency` (gp_jax/latency.py): every "
             "layer jitted alone at up to 8 widths per channel group (bilinear in between), "
             "calibrated on 4 whole networks (`network = scale * sum(layers) + constant`). "
-            "'Predicted' uses the layers' measured times (the default); 'monotone table' "
-            "their running maximum over narrower widths (`latency.monotone=True`), each "
-            "with its own calibration. Checked on 20 random sliced networks (keep-ratios "
+            "'Measured values' predicts from the layers' measured times "
+            "(`latency.monotone=False`), 'monotone table' from their running maximum over "
+            "narrower widths (the default), each with its own calibration. Checked on 20 random sliced networks (keep-ratios "
             "drawn from the grid, as the PruningNet samples them, so not the calibration "
             "networks): Spearman rank correlation of predicted and measured latency, of "
             "MACs and measured latency, and of two measurements of the same networks (how "

@@ -190,9 +190,9 @@ FIELDS: tuple[Field, ...] = (
     Field("latency.grid_points", 8, integer(2),
           "widths measured per channel group at most (interpolated between)"),
     Field("latency.runs", 10, integer(), "timed calls per measurement (median)"),
-    Field("latency.monotone", False, boolean(),
+    Field("latency.monotone", True, boolean(),
           "predict from each layer's running maximum over narrower widths (never "
-          "rewards more channels) instead of its measured times"),
+          "rewards more channels; conservative); False: its measured times"),
 )
 
 

@@ -62,7 +62,7 @@ def test_bench_latency_model_quick_compares_prediction_and_measurement(tmp_path)
   fits = row["fits"]
   assert set(fits) == {"measured", "monotone"} and all(f["scale"] > 0 for f in fits.values())
   text = (tmp_path / "BENCHMARKS.md").read_text()
-  assert "predicted vs measured latency" in text and "rank corr. monotone table" in text
+  assert "predicted vs measured latency" in text and "rank corr. monotone table (default)" in text
 
 
 def test_conv_forms_worker_times_every_form_and_names_the_one_used():

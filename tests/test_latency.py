@@ -103,12 +103,13 @@ def test_lookup_is_exact_at_measured_widths_and_interpolates_between(table_setup
 def test_config_picks_the_measured_or_the_monotone_prediction(table_setup):
   config, spec, settings, workdir, table = table_setup
   widths = [int(x) for x in latency.random_widths(spec, settings, 1, seed=5)[0]]
+  assert config.latency.monotone  # the default: the conservative prediction
   for monotone in (False, True):
     config.latency.monotone = monotone
     try:
       cost = make_cost(config, spec, workdir)  # the module's table, reused
     finally:
-      config.latency.monotone = False
+      config.latency.monotone = True
     fit = table["fits"]["monotone" if monotone else "measured"]
     assert cost.scale == fit["scale"] and cost.constant == fit["constant_ms"]
     assert cost.total(widths) == pytest.approx(
@@ -180,7 +181,7 @@ def _spiked_cost(table, spec, factor=6.0):
     if ms.shape[-1] > 2:  # a width between the narrowest and the full one
       ms[..., 1] *= factor
     entry["ms_measured"] = ms.tolist()
-  return latency.table_cost(spiked, spec)
+  return latency.table_cost(spiked, spec, monotone=False)
 
 
 def test_search_budgets_hold_under_a_cost_that_is_not_monotone(table_setup):
