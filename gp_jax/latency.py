@@ -207,12 +207,16 @@ def build_table(spec: ArchSpec, s: Settings, progress: bool = True) -> dict:
 
 
 def _fit(network_ms, layer_sum_ms) -> dict:
-  """Least squares `ms ~ scale * layer_sum + constant`; scale 1 if that is degenerate."""
+  """Least squares `ms ~ scale * layer_sum + constant`. If that line is degenerate or
+  predicts a calibration network at 0 ms or less (one slow timing can tilt it), the
+  line through the origin; scale 1 if even that is degenerate."""
   x, y = np.asarray(layer_sum_ms, np.float64), np.asarray(network_ms, np.float64)
   if np.ptp(x) > 0:
     scale, constant = np.polyfit(x, y, 1)
-    if scale > 0:
+    if scale > 0 and scale * x.min() + constant > 0:
       return {"scale": float(scale), "constant_ms": float(constant)}
+  if np.dot(x, y) > 0:
+    return {"scale": float(np.dot(x, y) / np.dot(x, x)), "constant_ms": 0.0}
   return {"scale": 1.0, "constant_ms": float(np.mean(y - x))}
 
 
