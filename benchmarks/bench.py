@@ -855,26 +855,20 @@ def table_latency_model(r: dict) -> str:
            "median 2nd-measurement diff |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
   for name, x in r.items():
-    # Runs before the monotone column have only the (monotone) prediction of then.
-    mono = x.get("spearman_monotone")
     lines.append(
         f"| {name} | {x['layers']} / {x['entries']} / {x['measured_shapes']} | "
-        f"{x['build_s']:.0f} s | {x['full_ms']:.2f} | "
-        + (f"{x['spearman']:.2f} | {mono:.2f} | " if mono is not None else
-           f"not run | {x['spearman']:.2f} | ")
-        + f"{x['spearman_macs']:.2f} | {x['spearman_repeat']:.2f} | "
-        + (f"{100 * x['median_rel_error']:.1f}% ({100 * x['median_rel_error_monotone']:.1f}%) | "
-           f"{100 * x['max_rel_error']:.1f}% ({100 * x['max_rel_error_monotone']:.1f}%) | "
-           if mono is not None else
-           f"({100 * x['median_rel_error']:.1f}%) | ({100 * x['max_rel_error']:.1f}%) | ")
-        + f"{100 * x['median_repeat_diff']:.1f}% |")
+        f"{x['build_s']:.0f} s | {x['full_ms']:.2f} | {x['spearman']:.2f} | "
+        f"{x['spearman_monotone']:.2f} | {x['spearman_macs']:.2f} | "
+        f"{x['spearman_repeat']:.2f} | {100 * x['median_rel_error']:.1f}% "
+        f"({100 * x['median_rel_error_monotone']:.1f}%) | {100 * x['max_rel_error']:.1f}% "
+        f"({100 * x['max_rel_error_monotone']:.1f}%) | {100 * x['median_repeat_diff']:.1f}% |")
   lines += ["", "The latency table of `search.constraint=latency` (gp_jax/latency.py): every "
             "layer jitted alone at up to 8 widths per channel group (bilinear in between), "
             "calibrated on 4 whole networks (`network = scale * sum(layers) + constant`). "
             "'Measured values' predicts from the layers' measured times "
             "(`latency.monotone=False`), 'monotone table' from their running maximum over "
-            "narrower widths (the default), each with its own calibration. Checked on 20 random sliced networks (keep-ratios "
-            "drawn from the grid, as the PruningNet samples them, so not the calibration "
+            "narrower widths (the default), each with its own calibration. Checked on 20 "
+            "random sliced networks (keep-ratios drawn from the grid, as the PruningNet samples them, so not the calibration "
             "networks): Spearman rank correlation of predicted and measured latency, of "
             "MACs and measured latency, and of two measurements of the same networks (how "
             "far timing noise alone lets any predictor go); relative errors |predicted - "

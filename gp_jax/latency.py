@@ -243,7 +243,7 @@ def _lookup(entry: dict, w_in, w_out, xp, prediction: str):
           + fi * ((1 - fj) * ms[i1, j] + fj * ms[i1, j1]))
 
 
-def _layer_values(table: dict, spec: ArchSpec, widths, prediction: str = "measured") -> list:
+def _layer_values(table: dict, spec: ArchSpec, widths, prediction: str) -> list:
   pairs = costs.layer_widths(spec, widths)
   traced = any(isinstance(w, jax.Array) for pair in pairs for w in pair)
   xp = jnp if traced else np
@@ -257,7 +257,7 @@ def table_cost(table: dict, spec: ArchSpec, monotone: bool = True) -> costs.Cost
   if len(table["layer_entry"]) != len(spec.layers):
     raise UserError(f"the latency table has {len(table['layer_entry'])} layers, "
                     f"{spec.name} {len(spec.layers)}; delete it to rebuild")
-  prediction = PREDICTIONS[int(bool(monotone))]
+  prediction = "monotone" if monotone else "measured"
   fit = table["fits"][prediction]
   return costs.Cost(spec, "latency",
                     functools.partial(_layer_values, table, prediction=prediction), unit="ms",
@@ -275,7 +275,7 @@ def load_table(path: str, spec: ArchSpec, s: Settings) -> dict | None:
     return None
   try:
     table = io_utils.read_json(path)
-    saved = dict(table["key"])
+    saved = table["key"]
     if saved.get("format") == FORMAT:  # an older format is rebuilt for its format below
       table["entries"], table["layer_entry"], table["fits"]  # pylint: disable=pointless-statement
   except (ValueError, KeyError, TypeError):

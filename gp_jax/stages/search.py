@@ -13,8 +13,8 @@ import os
 import time
 
 import jax
-from absl import logging
 import numpy as np
+from absl import logging
 from tqdm import tqdm
 
 from gp_jax import (artifacts, candidates, channels, checkpoints, costs, data, datasets,
