@@ -67,41 +67,46 @@ def score(model, params, widths, recal_images, eval_set) -> dict:
 def make_population_scorer(model, vmap_chunk: int = 0, mesh=None):
   """`scores(params, widths (P, G) numpy, recal_images, eval_set) -> {metric: (P,) numpy}`.
 
-  The whole population is scored in one compiled call (one compilation per
-  population size). With a `mesh`, the population is split over all its
-  devices (`shard_map`; each device scores its candidates with the replicated
-  PruningNet) and padded to a multiple of the device count; `recal_images` and
-  `eval_set` must then be replicated global arrays (`sharding.put`).
-  On each device, `vmap_chunk` candidates at a time are `vmap`ped (`lax.map`
-  with `batch_size`): a vmapped conv over per-candidate weights becomes a
-  grouped convolution, which is fast on GPU/TPU but about 8x slower than a
-  plain conv on CPU. 0 picks 1 on CPU and the whole population elsewhere.
+  One compiled program scores a block of candidates: `vmap_chunk` of them
+  `vmap`ped on each device (a `mesh` splits the block over all its devices with
+  `shard_map`, each scoring its candidates with the replicated PruningNet;
+  `recal_images` and `eval_set` must then be replicated global arrays,
+  `sharding.put`). A population is scored block by block, its last block padded
+  with copies of its first candidate. A vmapped conv over per-candidate weights
+  becomes a grouped convolution, fast on GPU/TPU but about 8x slower than a plain
+  conv on CPU, so `vmap_chunk` 0 picks 1 on CPU (one candidate per device and
+  call: the search's population and its single greedy candidate share one
+  compiled program) and the whole population elsewhere (one call; a population of
+  another size compiles once more).
   """
   if vmap_chunk <= 0:
     vmap_chunk = 1 if jax.default_backend() == "cpu" else 1 << 30
+  devices = 1 if mesh is None else mesh.size
 
   def local_scores(params, widths, recal, eval_set):
     one = lambda w: score(model, params, w, recal, eval_set)
-    chunk = min(vmap_chunk, widths.shape[0])
-    if chunk >= widths.shape[0]:
-      return jax.vmap(one)(widths)
-    return jax.lax.map(one, widths, batch_size=chunk)
+    if widths.shape[0] == 1:  # no vmap: a batch axis of 1 would still batch the convs
+      return jax.tree.map(lambda x: x[None], one(widths[0]))
+    return jax.vmap(one)(widths)
 
   if mesh is None:
     jitted = jax.jit(local_scores)
-    return lambda params, widths, recal, eval_set: jax.tree.map(
-        np.asarray, jitted(params, jnp.asarray(widths), recal, eval_set))
-
-  split = sharding.population_sharding(mesh)
-  jitted = jax.jit(jax.shard_map(
-      local_scores, mesh=mesh, in_specs=(P(), split.spec, P(), P()), out_specs=split.spec,
-      check_vma=False),  # each device's candidates are independent: nothing to check
-      out_shardings=sharding.replicated(mesh))
+    place = jnp.asarray
+  else:
+    split = sharding.population_sharding(mesh)
+    jitted = jax.jit(jax.shard_map(
+        local_scores, mesh=mesh, in_specs=(P(), split.spec, P(), P()), out_specs=split.spec,
+        check_vma=False),  # each device's candidates are independent: nothing to check
+        out_shardings=sharding.replicated(mesh))
+    place = lambda w: sharding.put(w, split)
 
   def scores(params, widths, recal, eval_set):
     widths = np.asarray(widths)
-    padded = sharding.put(sharding.padded_population(widths, mesh), split)
-    return jax.tree.map(lambda x: np.asarray(x)[:len(widths)],
-                        jitted(params, padded, recal, eval_set))
+    n = len(widths)
+    block = min(vmap_chunk, -(-n // devices)) * devices
+    padded = np.concatenate([widths, np.repeat(widths[:1], -n % block, 0)])
+    parts = [jitted(params, place(padded[i:i + block]), recal, eval_set)
+             for i in range(0, len(padded), block)]
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts])[:n] for k in parts[0]}
 
   return scores

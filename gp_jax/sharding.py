@@ -139,13 +139,6 @@ def put(tree, sharding):
   return jax.tree.map(one, tree)
 
 
-def padded_population(widths: np.ndarray, mesh) -> np.ndarray:
-  """`widths` (P, G) padded with copies of its first row to a multiple of the devices."""
-  total = math.prod(mesh.shape.values())
-  extra = -len(widths) % total
-  return np.concatenate([widths, np.repeat(widths[:1], extra, 0)]) if extra else widths
-
-
 def per_device_bytes(shardings, abstract) -> int:
   """Bytes one device holds of a sharded tree (the largest shard of each leaf)."""
   total = 0

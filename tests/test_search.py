@@ -21,7 +21,7 @@ from tests.helpers import random_widths
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_population_scores_equal_one_by_one_and_compile_once(trained_workdir, monkeypatch):
+def test_population_scores_equal_one_by_one_and_compile_once_per_block(trained_workdir, monkeypatch):
   config = tiny_config()
   spec = spec_from_config(config)
   params, _ = artifacts.load_pruningnet(config, spec, trained_workdir)
@@ -38,13 +38,16 @@ def test_population_scores_equal_one_by_one_and_compile_once(trained_workdir, mo
     return original_score(*args)
 
   single = jax.jit(lambda w: original_score(model, params, w, recal, eval_set))
-  for chunk in (1, 4):  # sequential inside the call (CPU default) and fully vmapped
+  # One candidate per call (the CPU default): populations of any size, the search's
+  # single greedy candidate included, share one program. Four vmapped per call: a
+  # population of 6 is two blocks of 4 (the last padded), a single candidate its own.
+  for chunk, compilations in ((1, 1), (4, 2)):
     monkeypatch.setattr(candidates, "score", counted_score)
     traces.clear()
     scorer = candidates.make_population_scorer(model, chunk)
-    pops = [np.stack([random_widths(spec, rng) for _ in range(4)]) for _ in range(3)]
+    pops = [np.stack([random_widths(spec, rng) for _ in range(n)]) for n in (4, 6, 1)]
     batched = [scorer(params, jnp.asarray(p), recal, eval_set) for p in pops]
-    assert len(traces) == 1  # three different populations of 4, one compilation
+    assert len(traces) == compilations
     monkeypatch.setattr(candidates, "score", original_score)
     for pop, scores in zip(pops, batched):
       expected = [single(jnp.asarray(w)) for w in pop]
