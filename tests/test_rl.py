@@ -47,6 +47,21 @@ def test_methods_draw_from_their_own_streams():
   assert len({stream_seed(0, l) for l in first} | {stream_seed(1, "graph_rl")}) == 5
 
 
+def test_greedy_rollout_is_noise_free_and_reuses_the_rounds_program():
+  config = tiny_config()
+  config.search.rl.episodes_per_round = 4
+  method = methods.build_method("graph_rl", context(config))
+  state = method.init_state()
+  widths, _ = method.propose(state, 0, None)
+  greedy = method.greedy(state)
+  assert greedy.shape == (1, widths.shape[1])
+  # Every noise-free episode of the rollout is the same configuration.
+  everyone, _, _ = method._rollout(state["agent"].actor, jax.random.split(jax.random.key(3), 4),
+                                   jnp.zeros(4), jnp.zeros(4, bool))
+  assert (np.asarray(everyone) == greedy).all()
+  assert method._rollout._cache_size() == 1  # the round's and the greedy's: one program
+
+
 def synthetic_search(label: str, episodes: int, seed: int = 0, warmup: int = 100):
   """RL against reward = -mean |keep-ratio - target| over the groups, with a target
   configuration inside the MACs window (so the optimum, reward 0, is reachable)."""
