@@ -95,8 +95,8 @@ def _verify(files) -> None:
 
 
 @functools.lru_cache(maxsize=2)
-def _scan(root: str, mtime: float) -> dict:
-  del mtime
+def _scan(root: str, stamps: tuple) -> dict:
+  del stamps
   if not os.path.isdir(os.path.join(root, "train")):
     raise _fail(root, "no train/ folder; expected train/<class>/<image> and "
                       "val/<class>/<image> (torchvision ImageFolder layout)")
@@ -133,14 +133,17 @@ def scan(dataset_config) -> dict:
   root = user_path(dataset_config, "DIR (with DIR/train/<class>/ and DIR/val/<class>/)")
   if not os.path.isdir(root):
     raise _fail(root, "no such folder")
-  # The newest mtime of the split folders: adding or removing a class or image refreshes it.
-  stamps = [os.stat(root).st_mtime]
+  # Every split and class folder with its mtime: adding or removing a class or image,
+  # or renaming a split, refreshes the scan. Not only the newest mtime: the clock
+  # that stamps them is coarse (milliseconds), so a rename right after a change
+  # can leave the newest one as it was (a val/ renamed away went unseen).
+  stamps = [(root, os.stat(root).st_mtime_ns)]
   for split in ("train",) + TEST_DIRS:
     base = os.path.join(root, split)
     if os.path.isdir(base):
-      stamps.append(os.stat(base).st_mtime)
-      stamps.extend(os.stat(d.path).st_mtime for d in os.scandir(base) if d.is_dir())
-  return _scan(root, max(stamps))
+      stamps.append((base, os.stat(base).st_mtime_ns))
+      stamps.extend((d.path, d.stat().st_mtime_ns) for d in os.scandir(base) if d.is_dir())
+  return _scan(root, tuple(stamps))
 
 
 def info(dataset_config) -> DatasetInfo:

@@ -161,6 +161,19 @@ def test_missing_and_unreadable_npz(tmp_path):
     datasets.check_available(dataset("npz", tmp_path / "junk.npz"))
 
 
+def test_a_split_renamed_in_the_same_clock_tick_as_the_last_change_is_seen(tmp_path):
+  root = tmp_path / "f"
+  user_data.write_folder(root, train_per_class=4, test_per_class=2)
+  datasets.check_available(dataset("image_folder", root))  # scanned and cached
+  folders = [root] + [d for split in ("train", "val") for d in [root / split,
+                                                                *(root / split).iterdir()]]
+  newest = max(os.stat(d).st_mtime_ns for d in folders)
+  os.rename(root / "val", root / "elsewhere")
+  os.utime(root, ns=(newest, newest))  # file-system clocks are coarse: it happens
+  with pytest.raises(UserError, match="no val/ or test/ folder"):
+    datasets.check_available(dataset("image_folder", root))
+
+
 def test_bad_folders_are_one_line(tmp_path):
   root = tmp_path / "f"
   with pytest.raises(UserError, match="no such folder"):
