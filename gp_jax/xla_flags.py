@@ -16,6 +16,10 @@ RSS. The digits step (32x32, batch 128) ran 13% slower with them on one 2-core
 EPYC and 1.46x faster on a slower one (BENCHMARKS.md, table 1), and 1.04x at the
 demo's 16x16, batch 64, so the digits config leaves them off. The flags are for
 the CPU only; other backends ignore them.
+
+Per program, `run_unoptimised` compiles a program that runs once (a random
+initialisation) without XLA's optimisations: optimising the many threefry draws
+of a network's initialiser took longer than compiling its train step.
 """
 from __future__ import annotations
 
@@ -57,3 +61,15 @@ def apply(config) -> bool:
     return False
   os.environ["XLA_FLAGS"] = wanted
   return True
+
+
+# What `jax_disable_most_optimizations` passes to XLA, for one program.
+UNOPTIMISED = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def run_unoptimised(fn, *args, **jit_kwargs):
+  """`jax.jit(fn, **jit_kwargs)(*args)`, compiled without XLA's optimisations: for a
+  program that runs once, where compiling is most of its cost. Its float results
+  may differ from the optimised program's in the last bit."""
+  import jax  # pylint: disable=import-outside-toplevel
+  return jax.jit(fn, **jit_kwargs).lower(*args).compile(compiler_options=UNOPTIMISED)(*args)
