@@ -1,7 +1,7 @@
 """ResNet-20 on scikit-learn's digits (8x8 upsampled to 16x16): the offline default.
 
 Runs on a laptop CPU in minutes; used by `make demo` and the tests (`make demo`
-from a fresh clone, venv included: 4.7 min on a 2-core AMD EPYC, 2026-12-01;
+from a fresh clone, venv included: 4.5 min on a 2-core AMD EPYC, 2026-12-01;
 8.9 on another EPYC, 2026-11-27).
 
     python -m gp_jax.summary --config=configs/digits_resnet20.py
