@@ -21,7 +21,8 @@ from tests.helpers import random_widths
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_population_scores_equal_one_by_one_and_compile_once_per_block(trained_workdir, monkeypatch):
+def test_population_scores_equal_one_by_one_and_compile_once_per_block(trained_workdir,
+                                                                       monkeypatch):
   config = tiny_config()
   spec = spec_from_config(config)
   params, _ = artifacts.load_pruningnet(config, spec, trained_workdir)
