@@ -2,7 +2,7 @@
 import jax
 import numpy as np
 
-from gp_jax import architectures, channels
+from gp_jax import architectures, channels, models
 
 
 def small_spec(arch: str, resolution: int = 32, in_channels: int = 3,
@@ -18,18 +18,25 @@ def random_widths(spec, rng: np.random.Generator, low=0.1, divisor=1):
       spec, keep, divisor=divisor, fixed=channels.fixed_groups_mask(spec))
 
 
-def randomize_variables(variables, seed: int = 0):
-  """Random BN statistics and scales so eval-mode logits are far from trivial."""
-  leaves, treedef = jax.tree_util.tree_flatten_with_path(variables)
-  keys = jax.random.split(jax.random.key(seed), len(leaves))
-  out = []
-  for (path, leaf), key in zip(leaves, keys):
+def random_variables(net, seed: int = 0):
+  """Variables of the `models.ConvNet` `net`, drawn with numpy so that nothing is
+  compiled (jitted, flax's init of ResNet-50 compiled for 4-5 s here, most of a
+  model test): kernels N(0, 1/fan_in) as flax's lecun_normal, biases and BN means
+  0.1 N(0, 1), BN scales and variances U(0.5, 1.5), so that eval-mode logits are
+  far from trivial."""
+  shapes = jax.eval_shape(lambda: models.init_variables(net, jax.random.key(0)))
+  rng = np.random.default_rng(seed)
+
+  def draw(path, leaf):
     name = jax.tree_util.keystr(path)
-    if name.endswith("['var']"):
-      leaf = jax.random.uniform(key, leaf.shape, minval=0.5, maxval=1.5)
-    elif name.endswith("['mean']") or name.endswith("['bias']"):
-      leaf = 0.1 * jax.random.normal(key, leaf.shape)
-    elif name.endswith("['scale']"):
-      leaf = jax.random.uniform(key, leaf.shape, minval=0.5, maxval=1.5)
-    out.append(leaf)
-  return jax.tree_util.tree_unflatten(treedef, out)
+    if name.endswith("['kernel']"):
+      x = rng.standard_normal(leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1]))
+    elif name.endswith("['bias']") or name.endswith("['mean']"):
+      x = 0.1 * rng.standard_normal(leaf.shape)
+    elif name.endswith("['scale']") or name.endswith("['var']"):
+      x = rng.uniform(0.5, 1.5, leaf.shape)
+    else:
+      raise ValueError(f"random_variables: no distribution for {name}")
+    return jax.device_put(x.astype(leaf.dtype))
+
+  return jax.tree_util.tree_map_with_path(draw, shapes)

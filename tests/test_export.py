@@ -11,7 +11,7 @@ import pytest
 from gp_jax import export, folding, models
 from gp_jax.config_lib import spec_from_config
 from tests.conftest import tiny_config
-from tests.helpers import randomize_variables, random_widths, small_spec
+from tests.helpers import random_variables, random_widths, small_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NORM = ((0.45, 0.5, 0.55), (0.22, 0.25, 0.2))
@@ -21,8 +21,7 @@ def sliced_network(spec, seed=0):
   """A random configuration of `spec` with random weights and BN statistics."""
   widths = tuple(int(w) for w in random_widths(spec, np.random.default_rng(seed), low=0.3))
   net = models.ConvNet(spec, widths, input_norm=NORM if spec.in_channels == 3 else None)
-  variables = randomize_variables(
-      jax.jit(lambda k: models.init_variables(net, k))(jax.random.key(seed)), seed)
+  variables = random_variables(net, seed)
   return net, widths, variables
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gp_jax import costs, models
-from tests.helpers import randomize_variables, random_widths, small_spec
+from tests.helpers import random_variables, random_widths, small_spec
 
 ARCHS = ["resnet20", "resnet56", "mobilenetv1", "mobilenetv2", "resnet50",
          "configs.imagenet_vgg16:vgg16", "configs.imagenet_resnet18:resnet18",
@@ -17,8 +17,7 @@ ARCHS = ["resnet20", "resnet56", "mobilenetv1", "mobilenetv2", "resnet50",
 def test_masked_equals_sliced(arch):
   spec = small_spec(arch, resolution=32)
   net = models.ConvNet(spec)
-  variables = randomize_variables(
-      jax.jit(lambda k: models.init_variables(net, k))(jax.random.key(0)))
+  variables = random_variables(net)
   images = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
   masked_apply = jax.jit(lambda v, x, w: net.apply(v, x, w))
   rng = np.random.default_rng(42)
@@ -43,7 +42,7 @@ def test_masked_equals_sliced(arch):
 def test_one_compilation_serves_every_configuration_and_vmaps():
   spec = small_spec("resnet20")
   net = models.ConvNet(spec)
-  variables = randomize_variables(models.init_variables(net, jax.random.key(0)))
+  variables = random_variables(net)
   images = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
   traces = []
 
@@ -65,7 +64,7 @@ def test_one_compilation_serves_every_configuration_and_vmaps():
 def test_sliced_net_rejects_dynamic_widths():
   spec = small_spec("resnet20")
   net = models.ConvNet(spec, spec.max_widths)
-  variables = models.init_variables(net, jax.random.key(0))
+  variables = random_variables(net)
   with pytest.raises(ValueError, match="static widths"):
     net.apply(variables, jnp.zeros((1, 32, 32, 3)), jnp.asarray(spec.max_widths))
 
@@ -156,8 +155,7 @@ def test_cpu_forms_give_the_portable_nets_gradients(every_dense_conv, monkeypatc
   images = jax.random.normal(jax.random.key(1), (4, 16, 16, 3))
   widths = jnp.asarray(spec.max_widths)
   nets = [models.ConvNet(spec, portable=p) for p in (False, True)]
-  variables = randomize_variables(
-      jax.jit(lambda k: models.init_variables(nets[1], k))(jax.random.key(0)))
+  variables = random_variables(nets[1])
 
   def loss(net, params):
     logits, _ = net.apply({**variables, "params": params}, images, widths, train=True,
