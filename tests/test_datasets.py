@@ -116,3 +116,15 @@ def test_missing_dataset_is_one_line_with_the_prepare_command(config_name, needl
   if config_name.startswith("imagenet"):
     assert "--manual_dir=" in lines[0]
   assert not workdir.exists()
+
+
+def test_digits_read_from_scikit_learns_file_equal_its_loader():
+  """digits_data reads scikit-learn's bundled file with numpy (no sklearn import);
+  the images and labels are the ones sklearn's own loader returns."""
+  from sklearn.datasets import load_digits
+  from gp_jax import digits_data
+  images, labels = digits_data._raw_digits()  # pylint: disable=protected-access
+  expected = load_digits()
+  assert images.shape == (1797, 8, 8)
+  np.testing.assert_array_equal(images, expected.images)
+  np.testing.assert_array_equal(labels, expected.target)
