@@ -192,11 +192,16 @@ def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2):
   data = random_batch(spec, batch)
   images = bench_torch.to_nchw(data["image"].astype(np.float32) / 255.0)
   labels = torch.from_numpy(data["label"].astype(np.int64))
-  population = iter(_population(config, spec, warmup + steps))  # one per step
+  from gp_jax import costs
+  widths = _population(config, spec, warmup + steps)  # one configuration per step
+  population = iter(widths)
   for _ in range(warmup):
     step(images, labels, next(population))
   step_s = _timed(lambda: step(images, labels, next(population)), steps)
-  return {"step_s": step_s, "images_per_s": batch / step_s, "params": bench_torch.count_params(model),
+  # It computes only the sampled channels; gp_jax's masked step computes them all.
+  macs_ratio = float(np.mean([costs.macs_ratio(spec, w) for w in widths[warmup:]]))
+  return {"step_s": step_s, "images_per_s": batch / step_s, "mean_macs_ratio": macs_ratio,
+          "params": bench_torch.count_params(model),
           "torch": torch.__version__, "threads": torch.get_num_threads(),
           "peak_rss_mb": peak_rss_mb()}
 
@@ -735,12 +740,18 @@ def bench_step(quick: bool) -> dict:
 
 def table_step(r: dict) -> str:
   lines = ["| network (batch, resolution) | gp_jax img/s | reference img/s | ratio | "
+           "reference's MACs | ratio per MAC | "
            "compilations / configurations | utilisation | gp_jax peak RSS | reference peak RSS "
            "| XLA: state + temporaries |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
   for name, row in r.items():
     j, t = row["jax"], row.get("torch")
     ref = (f"{t['images_per_s']:.2f} | {row['speed_ratio']:.2f}x" if t else "n/a | n/a")
+    if t and "mean_macs_ratio" in t:
+      ref += (f" | {t['mean_macs_ratio']:.2f} | "
+              f"{row['speed_ratio'] / t['mean_macs_ratio']:.2f}x")
+    else:
+      ref += " | n/a | n/a"
     ref_mem = (f"{t['peak_rss_mb'] / 1024:.2f} GB ({row['memory_ratio']:.2f}x)" if t
                else "n/a")
     xla = (f"{j['argument_gib']:.2f} + {j['temp_gib']:.2f} GiB" if "temp_gib" in j else "n/a")
@@ -750,6 +761,12 @@ def table_step(r: dict) -> str:
                  f"{ref_mem} | {xla} |")
   lines += ["", "Reference: the same PruningNet step in PyTorch eager, written as MetaPruning "
             "writes it (`benchmarks/bench_torch.py`), same architecture, batch and threads. "
+            "It slices the generated weights to each step's configuration and computes only "
+            "those channels; gp_jax's masked step computes every channel, so that one "
+            "compiled step serves all configurations. Reference's MACs: the mean MACs of "
+            "its timed configurations over the full network's; ratio per MAC: the ratio "
+            "over that, gp_jax's MACs per second (all channels) over the reference's (the "
+            "sampled ones): the speed left to gain apart from the masking's cost. "
             "Utilisation: the step's XLA flops per second over a 2048^2 float32 matmul's, "
             "measured in the same process. Configurations: distinct sampled configurations "
             "(by MACs) that ran through the one compiled step. Peak RSS is the whole "
