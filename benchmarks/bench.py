@@ -192,15 +192,13 @@ def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2):
   data = random_batch(spec, batch)
   images = bench_torch.to_nchw(data["image"].astype(np.float32) / 255.0)
   labels = torch.from_numpy(data["label"].astype(np.int64))
-  from gp_jax import costs
   widths = _population(config, spec, warmup + steps)  # one configuration per step
   population = iter(widths)
   for _ in range(warmup):
     step(images, labels, next(population))
   step_s = _timed(lambda: step(images, labels, next(population)), steps)
-  # It computes only the sampled channels; gp_jax's masked step computes them all.
-  macs_ratio = float(np.mean([costs.macs_ratio(spec, w) for w in widths[warmup:]]))
-  return {"step_s": step_s, "images_per_s": batch / step_s, "mean_macs_ratio": macs_ratio,
+  return {"step_s": step_s, "images_per_s": batch / step_s,
+          "mean_macs_ratio": _mean_macs_ratio(spec, widths[warmup:]),
           "params": bench_torch.count_params(model),
           "torch": torch.__version__, "threads": torch.get_num_threads(),
           "peak_rss_mb": peak_rss_mb()}
@@ -215,6 +213,13 @@ def _population(config, spec, count: int, seed: int = 0) -> np.ndarray:
   return np.stack([channels.widths_from_keep_ratios(
       spec, rng.choice(grid, spec.num_groups), divisor=config.channels.divisor,
       fixed=fixed_groups_from_config(config, spec)) for _ in range(count)])
+
+
+def _mean_macs_ratio(spec, widths) -> float:
+  """Mean MACs of the configurations the reference timed, over the full network's:
+  it computes only their channels, gp_jax's masked programs compute all of them."""
+  from gp_jax import costs
+  return float(np.mean([costs.macs_ratio(spec, w) for w in widths]))
 
 
 def worker_jax_candidates(config_name, arg, resolution, population, modes, recal_batches=5,
@@ -267,10 +272,8 @@ def worker_torch_candidates(config_name, arg, resolution, count, recal_batches=5
   bench_torch.score_candidate(model, next(candidates), recal, images, labels)  # warm-up
   seconds = _timed(lambda: bench_torch.score_candidate(model, next(candidates), recal, images,
                                                        labels), count)
-  from gp_jax import costs
-  # It runs each candidate sliced; gp_jax's scorer runs the masked full-width network.
-  macs_ratio = float(np.mean([costs.macs_ratio(spec, w) for w in population[1:]]))
-  return {"candidates_per_s": 1.0 / seconds, "mean_macs_ratio": macs_ratio,
+  return {"candidates_per_s": 1.0 / seconds,
+          "mean_macs_ratio": _mean_macs_ratio(spec, population[1:]),
           "peak_rss_mb": peak_rss_mb()}
 
 
