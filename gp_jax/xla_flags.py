@@ -12,9 +12,9 @@ instead of the concurrency-optimised one (fewer buffers live at once). On
 ResNet-50's PruningNet (batch 8, 224x224, one CPU device) the step's
 temporaries fall from 1.93 to 0.95 GiB, the random init's from 4.36 to 0.84 GiB,
 and the step ran 1.13x faster; MobileNetV2's 1.16x faster at 0.83x the peak
-RSS. The digits step (32x32, batch 128) ran 13% slower with them on one 2-core
-EPYC and 1.46x faster on a slower one (BENCHMARKS.md, table 1), and 1.04x at the
-demo's 16x16, batch 64, so the digits config leaves them off. The flags are for
+RSS. The digits step (32x32, batch 128) ran 0.79x and 0.87x as fast with them on
+two 2-core EPYCs and 1.46x faster on a slower one (BENCHMARKS.md, table 1 and its
+note), and 1.04x at the demo's 16x16, batch 64, so the digits config leaves them off. The flags are for
 the CPU only; other backends ignore them.
 
 Per program, `run_unoptimised` compiles a program that runs once (a random
