@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # 0.17.1 converts every built-in network kind (tests/test_export.py).
 JAX2ONNX := jax2onnx==0.17.1
 
-.PHONY: venv test demo study bench clean fashion-mnist
+.PHONY: venv test demo study bench rank clean fashion-mnist
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# Not in CI: does the PruningNet's score rank configurations as retraining does?
+# -> rank.json, RANKING.md (hours on 2 cores; resumes when rerun).
+rank: fashion-mnist
+	$(PY) -m benchmarks.rank --workdir=runs/rank

@@ -96,6 +96,14 @@ FIELDS: tuple[Field, ...] = (
     _P["steps"], _P["batch_size"],
     Field("pruningnet.configs_per_step", 1, integer(),
           "configurations sampled per step, each on its batch slice"),
+    # Universally Slimmable Networks (Yu & Huang, ICCV 2019): the "sandwich rule".
+    Field("pruningnet.sandwich", False, boolean(),
+          "every step also trains the largest and smallest grid configuration; each "
+          "configuration sees the whole batch (losses summed)"),
+    # Slimmable networks (Yu et al., ICLR 2019) and BigNAS: in-place distillation.
+    Field("pruningnet.distill", "none", choice(("none", "inplace")),
+          "none | inplace: the largest configuration's predictions (no gradient) are the "
+          "other configurations' targets; needs sandwich"),
     Field("pruningnet.macs_range", (), range_pair(),
           "() or (low, high): reject samples outside these ratios of the constraint"),
     _P["learning_rate"], _P["schedule"], _P["decay_at"], _P["warmup_steps"],
@@ -130,7 +138,13 @@ FIELDS: tuple[Field, ...] = (
     Field("search.recal_batch_size", 64, integer(), "... of this size"),
     Field("search.eval_batch_size", 100, integer(), "held-out evaluation batch"),
     Field("search.eval_examples", 0, integer(0),
-          "held-out images scoring each candidate; 0: all of them"),
+          "held-out images scoring each candidate; 0: all of them, or half with "
+          "search.rescore_top"),
+    Field("search.rescore_top", 10, integer(0),
+          "re-score the best N distinct candidates on held-out images the search never "
+          "saw and pick the best there (0: pick by the search's own score)"),
+    Field("search.report_examples", 0, integer(0),
+          "held-out images after the selection part that re-score; 0: the rest"),
     Field("search.vmap_chunk", 0, integer(0),
           "candidates vmapped together; 0: 1 on CPU, all on GPU/TPU"),
 

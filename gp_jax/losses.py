@@ -1,4 +1,4 @@
-"""The training loss both training stages use (the PruningNet's and the retrain's)."""
+"""The training losses: classification (both training stages) and soft targets."""
 import jax
 import jax.numpy as jnp
 import optax
@@ -9,3 +9,9 @@ def classification(logits, labels, num_classes: int, label_smoothing: float):
   targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
   loss = optax.softmax_cross_entropy(logits, targets).mean()
   return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
+
+
+def soft_cross_entropy(logits, target_probs):
+  """Mean cross-entropy against soft targets (the KL divergence to them plus their
+  entropy, a constant): in-place distillation's loss. The targets carry no gradient."""
+  return optax.softmax_cross_entropy(logits, jax.lax.stop_gradient(target_probs)).mean()

@@ -71,7 +71,14 @@ def check_relations(config) -> None:
   if p.batch_size % p.configs_per_step:
     raise UserError(f"pruningnet.batch_size ({p.batch_size}) must be divisible by "
                     f"pruningnet.configs_per_step ({p.configs_per_step})")
+  if p.distill == "inplace" and not p.sandwich:
+    raise UserError("pruningnet.distill=inplace needs pruningnet.sandwich=True (the largest "
+                    "configuration is the teacher)")
   s = config.search
+  if s.rescore_top and (s.eval_examples or holdout // 2) >= holdout:
+    raise UserError(f"search.eval_examples ({s.eval_examples}) leaves none of the {holdout} "
+                    "held-out images to re-score the best candidates; lower it, raise "
+                    "dataset.holdout_size, or set search.rescore_top=0")
   if s.rl.state and s.method not in ("graph_rl", "amc"):
     raise UserError(f"search.rl.state={s.rl.state} is for the RL methods (graph_rl, amc), "
                     f"not {s.method}; drop it")

@@ -32,34 +32,71 @@ def make_sampler(spec, config, workdir=None):
                                divisor=ch.divisor, macs_range=macs_range, cost=cost)
 
 
+def grid_extremes(spec, config) -> np.ndarray:
+  """(2, G) widths: every free group at the grid's highest and lowest keep-ratio."""
+  ch = config.channels
+  grid = channels.keep_ratio_grid(ch.grid_levels, ch.grid_low, ch.grid_high)
+  fixed = fixed_groups_from_config(config, spec)
+  return np.stack([np.asarray(channels.widths_from_keep_ratios(
+      spec, np.full(spec.num_groups, r), divisor=ch.divisor, fixed=fixed))
+                   for r in (np.max(grid), np.min(grid))]).astype(np.int32)
+
+
 def make_train_step(model, spec, sampler, schedule, *, configs_per_step: int,
-                    label_smoothing: float, seed: int):
+                    label_smoothing: float, seed: int, sandwich=None, distill: bool = False):
   """`step(state, batch) -> (state, metrics)`; the configurations come from (seed, step).
 
   Each of the `configs_per_step` sampled configurations takes its own slice of
-  the batch (and its own BatchNorm batch statistics): one `vmap`.
+  the batch (and its own BatchNorm batch statistics): one `vmap`. With `sandwich`
+  ((2, G) widths: the largest and the smallest configuration), every step trains
+  those two and the sampled ones, each on the whole batch, losses summed (the
+  sandwich rule); `distill` makes the largest one's predictions (no gradient) the
+  others' targets (in-place distillation).
   """
   base_key = jax.random.key(seed)
   full_macs = float(costs.macs(spec))
 
-  def config_loss(params, images, labels, widths):
+  def logits_of(params, images, widths):
     logits, _ = model.apply({"params": params}, images, widths, train=True,
                             mutable=["batch_stats"])
-    return losses.classification(logits, labels, spec.num_classes, label_smoothing)
+    return logits
+
+  def config_loss(params, images, labels, widths):
+    return losses.classification(logits_of(params, images, widths), labels, spec.num_classes,
+                                 label_smoothing)
 
   def loss_fn(params, images, labels, widths):
     if configs_per_step == 1:  # no vmap: its batch dimension would reach every product
       return config_loss(params, images[0], labels[0], widths[0])
-    losses, accs = jax.vmap(config_loss, in_axes=(None, 0, 0, 0))(
+    losses_, accs = jax.vmap(config_loss, in_axes=(None, 0, 0, 0))(
         params, images, labels, widths)
-    return losses.mean(), accs.mean()
+    return losses_.mean(), accs.mean()
+
+  def sandwich_loss(params, images, labels, widths):
+    # A loop, not a vmap: on the CPU a vmapped conv over per-configuration weights is
+    # a grouped convolution, several times slower than the plain ones (candidates.py).
+    largest = logits_of(params, images, widths[0])
+    total, acc = losses.classification(largest, labels, spec.num_classes, label_smoothing)
+    teacher = jax.nn.softmax(jax.lax.stop_gradient(largest)) if distill else None
+    for i in range(1, widths.shape[0]):
+      logits = logits_of(params, images, widths[i])
+      loss, a = losses.classification(logits, labels, spec.num_classes, label_smoothing)
+      if distill:
+        loss = losses.soft_cross_entropy(logits, teacher)
+      total, acc = total + loss, acc + a
+    return total, acc / widths.shape[0]
 
   def train_step(state, batch):
     key = jax.random.fold_in(base_key, state.step)
     widths = jax.vmap(sampler)(jax.random.split(key, configs_per_step))
-    split = lambda x: x.reshape(configs_per_step, -1, *x.shape[1:])
-    (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, split(batch["image"]), split(batch["label"]), widths)
+    if sandwich is not None:
+      widths = jnp.concatenate([jnp.asarray(sandwich, widths.dtype), widths])
+      (loss, acc), grads = jax.value_and_grad(sandwich_loss, has_aux=True)(
+          state.params, batch["image"], batch["label"], widths)
+    else:
+      split = lambda x: x.reshape(configs_per_step, -1, *x.shape[1:])
+      (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          state.params, split(batch["image"]), split(batch["label"]), widths)
     metrics = {
         "loss": loss, "accuracy": acc,
         "macs_ratio": jnp.mean(jax.vmap(lambda w: costs.macs(spec, w))(widths)) / full_macs,
@@ -135,7 +172,9 @@ def _run(config, workdir, mesh) -> dict:
   step_fn = jax.jit(make_train_step(
       model, spec, make_sampler(spec, config, workdir), schedule,
       configs_per_step=c.configs_per_step, label_smoothing=c.label_smoothing,
-      seed=seeds.seed(config, "sampler")), in_shardings=(state_shardings, batch_sharding),
+      seed=seeds.seed(config, "sampler"),
+      sandwich=grid_extremes(spec, config) if c.sandwich else None,
+      distill=c.distill == "inplace"), in_shardings=(state_shardings, batch_sharding),
       out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0).lower(
           target, abstract_batch(local[0], c.batch_size, batch_sharding)).compile()
   host_memory.release_freed()

@@ -1,6 +1,12 @@
 """Stage `search`: find the best configuration under each target (a ratio of the
 full network's MACs, params or predicted latency: `search.constraint`).
 
+The held-out images are split in two: a selection part scores every candidate
+during the search, and a report part the search never sees re-scores its
+`search.rescore_top` best distinct candidates; the final pick is the report-best
+of those, and its report-part score is the one to quote (the selection score of
+the best of hundreds of candidates is biased upwards by the choice itself).
+
 Reads the trained PruningNet from W/pruningnet/; writes, per target,
 W/search/result_<target>.json and candidates_<target>.jsonl (the first target's
 also as result.json / candidates.jsonl), plots under W/plots/, and a
@@ -56,7 +62,7 @@ def _log_add(log, widths, rewards, top1, macs_ratio, round_):
 
 
 def search_target(config, spec, target, pn_model, pn_params, score_population, recal,
-                  eval_set, workdir, writer, position, cost=None) -> dict:
+                  eval_set, workdir, writer, position, cost=None, rescore=None) -> dict:
   """Runs (or resumes) one search to completion; returns its result record."""
   c = config.search
   env = make_env(config, spec, target, cost)
@@ -123,7 +129,7 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
       raise preemption.stop(f"during search {method.label} @ {tag} after round {round_ + 1}")
   bar.close()
   ckpts.finish()
-  return _finish(config, spec, env, method, state["log"], target, workdir)
+  return _finish(config, spec, env, method, state["log"], target, workdir, rescore)
 
 
 def _rewrap(restored, template):
@@ -162,7 +168,33 @@ def best_within_budget(scores, cost_ratio, target: float) -> tuple[int, int]:
   return int(np.argmax(np.where(within, scores, -np.inf))), int((~within).sum())
 
 
-def _finish(config, spec, env, method, log, target, workdir) -> dict:
+def top_distinct(scores, widths, cost_ratio, target: float, k: int) -> list[int]:
+  """Indices of the `k` best-scored distinct configurations within the target, best
+  first (the first evaluation of a configuration stands for it; ties by order)."""
+  within = np.asarray(cost_ratio) <= target + 1e-6
+  order = np.argsort(-np.where(within, scores, -np.inf), kind="stable")
+  seen, picked = set(), []
+  for i in order:
+    key = tuple(int(w) for w in widths[i])
+    if key in seen or not within[i]:
+      continue
+    seen.add(key)
+    picked.append(int(i))
+    if len(picked) == k:
+      break
+  return picked
+
+
+def report_pick(selection, report) -> int:
+  """Position of the final pick among the re-scored: the best report score; a tie goes
+  to the better selection score, then to the earlier."""
+  selection, report = np.asarray(selection), np.asarray(report)
+  best = report.max()
+  tied = np.flatnonzero(report == best)
+  return int(tied[np.argmax(selection[tied])])
+
+
+def _finish(config, spec, env, method, log, target, workdir, rescore=None) -> dict:
   n = int(log["count"])
   widths, scores, macs_ratio = log["widths"][:n], log["scores"][:n], log["macs_ratio"][:n]
   c = config.search
@@ -170,6 +202,16 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
   cost = env.cost
   cost_ratio = cost.population_ratio(widths) if cost.name != "macs" else macs_ratio
   best, over_budget = best_within_budget(scores, cost_ratio, target)
+  best_selection = float(scores[best])
+  rescored = []
+  if rescore is not None and c.rescore_top:
+    top = top_distinct(scores, widths, cost_ratio, target, c.rescore_top) or [best]
+    report = rescore(widths[top])
+    pick = report_pick(scores[top], report[c.reward])
+    rescored = [{"widths": [int(x) for x in widths[i]], "evaluation": int(i),
+                 "selection": float(scores[i]), "report": float(report[c.reward][j]),
+                 "report_top1": float(report["top1"][j])} for j, i in enumerate(top)]
+    best = top[pick]
   best_widths = [int(w) for w in widths[best]]
   result = {
       "method": method.name,
@@ -189,7 +231,12 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
           "latency_ms_predicted_unpruned": cost.full,
           "latency_ratio": float(cost_ratio[best])} if cost.name == "latency" else {}),
       "reward": c.reward,
-      "best_reward": float(scores[best]),
+      "best_reward": float(scores[best]),  # the pick's selection score
+      "best_selection_reward": best_selection,  # the best selection score of all
+      **({"selection_reward": float(scores[best]),
+          "report_reward": rescored[pick]["report"],
+          "report_top1": rescored[pick]["report_top1"],
+          "rescored": rescored} if rescored else {}),
       "proxy_top1": float(log["top1"][best]),
       "best_ties": int(np.sum(scores == scores[best])),  # ties broken by evaluation order
       "over_budget": over_budget,  # candidates over the target, never chosen
@@ -225,6 +272,49 @@ def _finish(config, spec, env, method, log, target, workdir) -> dict:
   return result
 
 
+def scoring_parts(config, holdout):
+  """(selection, report): the held-out images that score candidates during the search,
+  and those that re-score its best (None when `search.rescore_top` is 0). The
+  selection part is the first `search.eval_examples` images (0: half of them with a
+  report part, else all), the report part the next `search.report_examples` (0: the
+  rest)."""
+  c = config.search
+  n = len(holdout)
+  if not c.rescore_top:
+    return data.head(holdout, c.eval_examples), None
+  chosen = c.eval_examples or n // 2
+  if chosen >= n:
+    raise UserError(f"search.eval_examples={c.eval_examples} leaves none of the {n} held-out "
+                    "images for re-scoring; lower it, raise dataset.holdout_size, or set "
+                    "search.rescore_top=0")
+  count = min(c.report_examples or n - chosen, n - chosen)
+  return (holdout.subset(np.arange(chosen)),
+          holdout.subset(np.arange(chosen, chosen + count)))
+
+
+def score_configurations(config, workdir: str, widths) -> dict:
+  """{metric: (P,) numpy} of the configurations `widths` (P, G), scored as the search
+  scores candidates (its recalibration and selection images) with W's PruningNet."""
+  widths = np.asarray(widths)
+  return sharding.run_on_mesh(
+      lambda cfg, w, mesh: _score_configurations(cfg, w, mesh, widths), config, workdir)
+
+
+def _score_configurations(config, workdir, mesh, widths) -> dict:
+  c = config.search
+  spec = spec_from_config(config)
+  pn_params, _ = artifacts.load_pruningnet(config, spec, workdir, mesh)
+  splits = datasets.load_splits(config.dataset, spec.resolution)
+  recal = data.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
+                                    seeds.seed(config, "recal_search"))
+  selection, _ = scoring_parts(config, splits.holdout)
+  eval_set = candidates.stack_eval_set(selection, c.eval_batch_size, config.dataset.worker_count)
+  recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
+  score_population = candidates.make_population_scorer(
+      pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk, mesh)
+  return score_population(pn_params, widths, recal, eval_set)
+
+
 def run(config, workdir: str) -> list[dict]:
   """Searches (or resumes) each target; returns their results.
   `config` is validated: gp_jax.main validates it once; call
@@ -244,13 +334,19 @@ def _run(config, workdir, mesh) -> list[dict]:
   splits = datasets.load_splits(config.dataset, spec.resolution)
   recal = data.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
                                     seeds.seed(config, "recal_search"))
-  eval_set = candidates.stack_eval_set(
-      data.head(splits.holdout, c.eval_examples), c.eval_batch_size,
-      config.dataset.worker_count)
+  selection, report = scoring_parts(config, splits.holdout)
+  eval_set = candidates.stack_eval_set(selection, c.eval_batch_size, config.dataset.worker_count)
   recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
   pn_model = pruningnet_from_config(spec, config)
   score_population = candidates.make_population_scorer(
       pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk, mesh)
+  rescore = None
+  if report is not None:
+    report_set = sharding.put(candidates.stack_eval_set(
+        report, c.eval_batch_size, config.dataset.worker_count), sharding.replicated(mesh))
+    rescore = lambda w: score_population(pn_params, w, recal, report_set)  # noqa: E731
+    print(f"search: {len(selection)} held-out images score the candidates, {len(report)} "
+          f"others re-score the best {c.rescore_top}")
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
   results = []
   for i, target in enumerate(c.targets):
@@ -268,7 +364,8 @@ def _run(config, workdir, mesh) -> list[dict]:
                       f"(seed {previous.get('seed')}, {previous.get('constraint', 'macs')} "
                       f"budget); use a new --workdir for {label} under {cost.name}")
     results.append(search_target(config, spec, target, pn_model, pn_params,
-                                 score_population, recal, eval_set, workdir, writer, 0, cost))
+                                 score_population, recal, eval_set, workdir, writer, 0, cost,
+                                 rescore))
   writer.close()
   if distributed.is_primary():
     first = results[0]
@@ -284,8 +381,10 @@ def _run(config, workdir, mesh) -> list[dict]:
     predicted = (f", predicted {r['latency_ms_predicted']:.2f} ms"
                  if "latency_ms_predicted" in r else "")
     target = costs.target_ratio(r)
+    unseen = (f", {r['report_reward']:.4f} on {r['reward']} of the unseen report images"
+              if "report_reward" in r else "")
     print(f"search: {r.get('label', r['method'])} @ {target:g} {constraint}: best "
-          f"{r.get('reward', 'top1')} {r.get('best_reward', r['proxy_top1']):.4f} (proxy "
+          f"{r.get('reward', 'top1')} {r.get('best_reward', r['proxy_top1']):.4f}{unseen} (proxy "
           f"top-1 {r['proxy_top1']:.3f}) at {constraint} ratio "
           f"{r.get('cost_ratio', r['macs_ratio']):.3f}{predicted}, MACs ratio "
           f"{r['macs_ratio']:.3f} ({r['evaluations']} evaluations{learning})")

@@ -1,0 +1,509 @@
+"""Does the PruningNet's score rank configurations as retraining does? -> rank.json, RANKING.md
+
+    make rank                                           # every phase; rerun to continue
+    python -m benchmarks.rank --workdir=runs/rank --phase=recipe   # seed noise per recipe
+    python -m benchmarks.rank --workdir=runs/rank --phase=truth --recipe=e2
+    python -m benchmarks.rank --workdir=runs/rank --phase=variants
+    python -m benchmarks.rank --workdir=runs/rank --report_only
+
+The ground truth: `--configs` configurations drawn at random inside the search's
+MACs window (their own random stream, independent of any proxy) plus the uniform
+configuration, each retrained from scratch with two seeds and tested on the test
+split. Its recipe is chosen first by measurement (`--phase=recipe`: on the first
+`--probe` configurations, the seed-to-seed Kendall tau of each recipe in
+`--recipes`); once chosen (`--recipe`), it is stored and never changes. Each
+proxy variant (a PruningNet recipe and a scorer) scores the same configurations;
+the report gives Kendall tau and Spearman rho against the 2-seed mean with a
+bootstrap interval, over all and within the proxy's top half, the top-5 gain and
+the regret. Every piece resumes: a retrain from its last checkpoint, a PruningNet
+likewise, a finished piece is skipped. Two processes may share a workdir (each
+claims a unit before it runs it), which on 2 cores retrains two networks side by
+side. Not run in CI (hours of CPU; RANKING.md says how long and where).
+"""
+from __future__ import annotations
+
+import copy
+import errno
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+from absl import flags
+from ml_collections import config_flags
+
+from gp_jax import cli, evaluate, io_utils, validation
+from gp_jax.config_lib import make_env, spec_from_config
+from gp_jax.default_config import epochs_to_steps
+from gp_jax.errors import UserError
+from gp_jax.search import methods
+from gp_jax.search.baselines import RandomSearch
+from gp_jax.timing import host_cpu
+from gp_jax.stages import pruningnet, search
+
+from benchmarks import rank_stats
+
+# Retrain recipes of the ground truth: epochs of the config's own schedule (cosine,
+# lr 0.1, batch 64), optionally with a weight average.
+RECIPES = {
+    "e1": {"epochs": 1.0},
+    "e2": {"epochs": 2.0},
+    "e3": {"epochs": 3.0},
+    "e4": {"epochs": 4.0},
+}
+
+# PruningNet recipes: config overrides on the base config (seed 0 of the ranking).
+PRUNINGNETS = {
+    # The Fashion-MNIST config's recipe before this benchmark: 2 epochs, one random
+    # configuration per step.
+    "base": {},
+    # Universally Slimmable Networks (Yu & Huang 2019): largest + smallest + random.
+    "sandwich": {"pruningnet.sandwich": True},
+    # Slimmable networks / BigNAS: the largest width's soft labels teach the others.
+    "sandwich_distill": {"pruningnet.sandwich": True, "pruningnet.distill": "inplace"},
+    # Sample only near the target (AutoSlim and MetaPruning train on the whole range).
+    "near": {"pruningnet.macs_range": (0.2, 0.45)},
+    # Twice the training (AutoSlim trained its proxy for 10-20% of a full schedule).
+    "long": {"epochs": 4.0},
+}
+
+# Scorers: (recalibration batches of 64, held-out images, reward).
+SCORERS = {
+    "r2_i1000": (2, 1000, "top1"),
+    "r16_i1000": (16, 1000, "top1"),
+    "r100_i1000": (100, 1000, "top1"),
+    "r16_i2500": (16, 2500, "top1"),
+    "r16_i5000": (16, 5000, "top1"),
+    "r16_i2500_loss": (16, 2500, "neg_loss"),
+}
+
+# The variants: (PruningNet recipe, scorer). `today` is the recipe and scorer before.
+VARIANTS = {
+    "today": ("base", "r2_i1000"),
+    "base+r16_i1000": ("base", "r16_i1000"),
+    "base+r100_i1000": ("base", "r100_i1000"),
+    "base+r16_i2500": ("base", "r16_i2500"),
+    "base+r16_i5000": ("base", "r16_i5000"),
+    "base+r16_i2500_loss": ("base", "r16_i2500_loss"),
+    "sandwich+r16_i2500": ("sandwich", "r16_i2500"),
+    "sandwich_distill+r16_i2500": ("sandwich_distill", "r16_i2500"),
+    "near+r16_i2500": ("near", "r16_i2500"),
+    "long+r16_i2500": ("long", "r16_i2500"),
+}
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", "configs/fashion_mnist_resnet20.py",
+    "The config whose space is ranked (`--config.x=y` overrides it).", lock_config=False)
+_WORKDIR = flags.DEFINE_string("workdir", "runs/rank", "Where every piece lives.")
+_TARGET = flags.DEFINE_float("target", 0.3, "MACs ratio of the search window ranked.")
+_CONFIGS = flags.DEFINE_integer("configs", 20, "Random configurations (the uniform one is "
+                                "added).")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Retrain seeds of the ground truth.")
+_PROBE = flags.DEFINE_integer("probe", 8, "Configurations whose seed noise picks the recipe.")
+_RECIPES = flags.DEFINE_list("recipes", ["e2", "e4"], "Recipes the probe measures.")
+_RECIPE = flags.DEFINE_string("recipe", "", "The ground truth's recipe (stored once chosen).")
+_VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Proxy variants to score.")
+_PHASE = flags.DEFINE_enum("phase", "all", ["all", "recipe", "truth", "variants"],
+                           "What to run before the report.")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only write the report.")
+_OUTPUT = flags.DEFINE_string("output", "RANKING.md", "The markdown report.")
+_JSON = flags.DEFINE_string("json", "rank.json", "The figures the report is rendered from.")
+_PLOTS = flags.DEFINE_string("plots", "docs/ranking", "Where the report's plots go.")
+_RETRAIN_STEPS = flags.DEFINE_integer("retrain_steps", 0, "Override: steps per retrain "
+                                      "(tests).")
+_PN_STEPS = flags.DEFINE_integer("pruningnet_steps", 0, "Override: PruningNet steps (tests).")
+
+
+def base_config():
+  config = cli.load_config(_CONFIG)
+  config.progress = False
+  return config
+
+
+# Training-set sizes (for epochs -> steps), read once from the data.
+_SIZES = {}
+
+
+def train_sizes(config) -> dict:
+  """{pruningnet: images the PruningNet trains on, retrain: those a retrain uses}."""
+  if not _SIZES:
+    from gp_jax import datasets  # pylint: disable=import-outside-toplevel
+    splits = datasets.load_splits(config.dataset, spec_from_config(config).resolution)
+    _SIZES["pruningnet"] = len(splits.train)
+    _SIZES["retrain"] = len(splits.train) + (len(splits.holdout) if config.retrain.use_holdout
+                                             else 0)
+  return _SIZES
+
+
+def _set(config, dotted: str, value):
+  node = config
+  *parents, leaf = dotted.split(".")
+  for p in parents:
+    node = node[p]
+  node[leaf] = value
+
+
+def _epochs_to_steps(config, section: str, epochs: float) -> int:
+  return epochs_to_steps(epochs, train_sizes(config)[section], config[section].batch_size)
+
+
+# ---------------------------------------------------------------- the configurations
+
+
+def draw_configurations(config, target: float, n: int) -> list[dict]:
+  """`n` random configurations in [target - tolerance, target] from the ranking's
+  own stream, then the uniform one."""
+  spec = spec_from_config(config)
+  env = make_env(config, spec, target)
+  from gp_jax import channels  # pylint: disable=import-outside-toplevel
+  grid = channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
+                                  config.channels.grid_high)
+  sampler = RandomSearch(env, population=n, evaluations=n, seed=0, grid=grid)
+  rng = np.random.default_rng([20261207, int(round(target * 1000))])
+  genes = sampler.sample_genes(rng, n)
+  widths = [list(map(int, w)) for w in sampler.genes_to_widths(genes)]
+  widths.append(list(map(int, methods.uniform_widths(env))))
+  ratio = env.cost.population_ratio(np.asarray(widths))
+  return [{"widths": w, "macs_ratio": float(r), "kind": "random" if i < n else "uniform"}
+          for i, (w, r) in enumerate(zip(widths, ratio))]
+
+
+def configurations(root: str, config, target: float, n: int) -> list[dict]:
+  path = os.path.join(root, "configurations.json")
+  if os.path.exists(path):
+    stored = io_utils.read_json(path)
+    if stored["target"] != target or len(stored["configurations"]) != n + 1:
+      raise UserError(f"{path} holds {len(stored['configurations']) - 1} configurations at "
+                      f"{stored['target']}; use another --workdir for --target={target:g} "
+                      f"--configs={n}")
+    return stored["configurations"]
+  confs = draw_configurations(config, target, n)
+  io_utils.write_json(path, {"target": target, "configurations": confs})
+  return confs
+
+
+# ---------------------------------------------------------------- claiming units
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except OSError as e:
+    return e.errno == errno.EPERM
+  return True
+
+
+def claim(directory: str) -> bool:
+  """True if this process may run the unit in `directory`: nobody alive holds it."""
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, ".claim")
+  for _ in range(2):
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+      try:
+        with open(path) as f:
+          pid = int(f.read().strip() or 0)
+      except (OSError, ValueError):
+        pid = 0
+      if pid == os.getpid():
+        return True
+      if pid and _alive(pid):
+        return False
+      os.remove(path)  # its holder died: take it over (the unit resumes)
+      continue
+    with os.fdopen(fd, "w") as f:
+      f.write(str(os.getpid()))
+    return True
+  return False
+
+
+def release(directory: str) -> None:
+  path = os.path.join(directory, ".claim")
+  if os.path.exists(path):
+    os.remove(path)
+
+
+# ---------------------------------------------------------------- the ground truth
+
+
+def retrain_config(config, recipe: str, seed: int):
+  cfg = copy.deepcopy(config)
+  cfg.seed = seed
+  cfg.retrain.baseline = ""
+  cfg.retrain.unpruned = False
+  r = cfg.retrain
+  r.steps = _RETRAIN_STEPS.value or _epochs_to_steps(cfg, "retrain", RECIPES[recipe]["epochs"])
+  r.warmup_steps = min(r.warmup_steps, r.steps // 10)
+  r.checkpoint_every = max(1, r.steps // 4)
+  r.log_every = max(1, r.steps // 4)
+  cfg.eval.latency_runs = 2
+  validation.validate(cfg)
+  return cfg
+
+
+def unit_dir(root: str, recipe: str, index: int, seed: int) -> str:
+  return os.path.join(root, "truth", recipe, f"c{index:02d}_s{seed}")
+
+
+def retrained_top1(root: str, recipe: str, index: int, seed: int):
+  path = os.path.join(unit_dir(root, recipe, index, seed), "report.json")
+  return io_utils.read_json(path)["top1"] if os.path.exists(path) else None
+
+
+def run_retrain(root: str, config, recipe: str, index: int, conf: dict, seed: int) -> bool:
+  """Retrains one configuration with one seed (resuming); False if another process holds it."""
+  from gp_jax.stages import retrain  # pylint: disable=import-outside-toplevel
+  directory = unit_dir(root, recipe, index, seed)
+  if retrained_top1(root, recipe, index, seed) is not None:
+    return True
+  if not claim(directory):
+    return False
+  t0 = time.time()
+  cfg = retrain_config(config, recipe, seed)
+  spec = spec_from_config(cfg)
+  io_utils.write_json(os.path.join(directory, "search", "result.json"), {
+      "method": conf["kind"], "label": conf["kind"], "arch": spec.name, "constraint": "macs",
+      "target_ratio": _TARGET.value, "widths": conf["widths"], "seed": seed})
+  retrain.run(cfg, directory)
+  report = evaluate.evaluate_workdir(directory)
+  io_utils.write_json(os.path.join(directory, "minutes.json"),
+                      {"minutes": (time.time() - t0) / 60, "host_cpu": host_cpu()})
+  release(directory)
+  print(f"rank: {recipe} configuration {index} seed {seed}: test top-1 {report['top1']:.4f} "
+        f"({(time.time() - t0) / 60:.1f} min)", flush=True)
+  return True
+
+
+def run_units(root, config, units) -> bool:
+  """Runs the (recipe, index, conf, seed) units this process can claim; True when every
+  unit is done (units held by another process are waited for)."""
+  pending = list(units)
+  while pending:
+    skipped = [u for u in pending if not run_retrain(root, config, *u)]
+    if skipped and len(skipped) == len(pending):
+      time.sleep(20)  # the rest run in another process
+    pending = [u for u in skipped if retrained_top1(root, u[0], u[1], u[3]) is None]
+  return True
+
+
+def truth_recipe(root: str, chosen: str) -> str:
+  path = os.path.join(root, "truth_recipe.json")
+  if os.path.exists(path):
+    stored = io_utils.read_json(path)["recipe"]
+    if chosen and chosen != stored:
+      raise UserError(f"the ground truth in {root} uses recipe {stored}; it does not change "
+                      f"once started (drop --recipe={chosen}, or use another --workdir)")
+    return stored
+  if not chosen:
+    return ""
+  if chosen not in RECIPES:
+    raise UserError(f"unknown --recipe {chosen!r}; use one of {', '.join(RECIPES)}")
+  io_utils.write_json(path, {"recipe": chosen})
+  return chosen
+
+
+def seed_noise(root: str, recipe: str, indices, seeds) -> dict | None:
+  pairs = [[retrained_top1(root, recipe, i, s) for s in seeds[:2]] for i in indices]
+  pairs = np.asarray([p for p in pairs if None not in p], dtype=float)
+  if len(pairs) < 3:
+    return None
+  tau = rank_stats.kendall_tau(pairs[:, 0], pairs[:, 1])
+  minutes = [io_utils.read_json(os.path.join(unit_dir(root, recipe, i, s), "minutes.json"))
+             ["minutes"] for i in indices for s in seeds[:2]
+             if os.path.exists(os.path.join(unit_dir(root, recipe, i, s), "minutes.json"))]
+  return {"recipe": recipe, "epochs": RECIPES[recipe]["epochs"], "configs": len(pairs),
+          "seed_tau": tau, "mean_abs_diff": float(np.mean(np.abs(pairs[:, 0] - pairs[:, 1]))),
+          "spread": float(np.std(pairs.mean(1))),
+          "minutes_per_retrain": float(np.mean(minutes)) if minutes else None}
+
+
+# ---------------------------------------------------------------- the proxies
+
+
+def pruningnet_config(config, name: str):
+  cfg = copy.deepcopy(config)
+  cfg.seed = 0
+  for key, value in PRUNINGNETS[name].items():
+    if key == "epochs":
+      cfg.pruningnet.steps = _epochs_to_steps(cfg, "pruningnet", value)
+    else:
+      _set(cfg, key, value)
+  if _PN_STEPS.value:
+    cfg.pruningnet.steps = _PN_STEPS.value
+  p = cfg.pruningnet
+  p.warmup_steps = min(p.warmup_steps, p.steps // 10)
+  p.checkpoint_every = max(1, p.steps // 8)
+  validation.validate(cfg)
+  return cfg
+
+
+def run_pruningnet(root: str, config, name: str):
+  """Trains (or resumes) one PruningNet recipe; None if another process holds it."""
+  cfg = pruningnet_config(config, name)
+  directory = os.path.join(root, "pruningnet", name)
+  done = os.path.join(directory, "minutes.json")
+  if os.path.exists(done):
+    return cfg, directory
+  if not claim(directory):
+    return None
+  t0 = time.time()
+  pruningnet.run(cfg, directory)
+  io_utils.write_json(done, {"minutes": (time.time() - t0) / 60, "host_cpu": host_cpu()})
+  release(directory)
+  return cfg, directory
+
+
+def score_variant(root: str, config, confs, name: str) -> dict | None:
+  path = os.path.join(root, "variants", f"{name}.json")
+  if os.path.exists(path):
+    return io_utils.read_json(path)
+  pn_name, scorer = VARIANTS[name]
+  got = run_pruningnet(root, config, pn_name)
+  if got is None:
+    return None
+  cfg, directory = got
+  recal_batches, images, reward = SCORERS[scorer]
+  cfg.search.recal_batches, cfg.search.recal_batch_size = recal_batches, 64
+  cfg.search.eval_examples = min(images, cfg.dataset.holdout_size)
+  cfg.search.reward = reward
+  cfg.search.rescore_top = 0  # the ranking scores on the images given, no re-scoring
+  t0 = time.time()
+  scores = search.score_configurations(cfg, directory, [c["widths"] for c in confs])
+  seconds = time.time() - t0
+  record = {"pruningnet": pn_name, "scorer": scorer, "reward": reward,
+            "recal_images": recal_batches * 64, "eval_images": cfg.search.eval_examples,
+            "proxy": [float(x) for x in scores[reward]],
+            "proxy_top1": [float(x) for x in scores["top1"]],
+            "seconds_per_candidate": seconds / len(confs),
+            "pruningnet_minutes": io_utils.read_json(
+                os.path.join(directory, "minutes.json"))["minutes"],
+            "pruningnet_steps": int(cfg.pruningnet.steps), "host_cpu": host_cpu()}
+  io_utils.write_json(path, record)
+  print(f"rank: variant {name}: scored {len(confs)} configurations "
+        f"({record['seconds_per_candidate']:.2f} s each)", flush=True)
+  return record
+
+
+# ---------------------------------------------------------------- the report
+
+
+def collect(root: str, confs, recipe: str, seeds) -> list[dict]:
+  rows = []
+  for i, c in enumerate(confs):
+    top1 = [retrained_top1(root, recipe, i, s) for s in seeds] if recipe else []
+    rows.append({"widths": c["widths"], "macs_ratio": c["macs_ratio"], "kind": c["kind"],
+                 "top1": top1})
+  return rows
+
+
+def _config_name() -> str:
+  """The --config argument as given (a path and its `:arg`)."""
+  for a in sys.argv[1:]:
+    if a.startswith("--config="):
+      return a.split("=", 1)[1]
+  return "configs/fashion_mnist_resnet20.py"
+
+
+def build_json(root, confs, recipe, seeds, probes, variants, minutes) -> dict:
+  truth = collect(root, confs, recipe, seeds)
+  complete = [i for i, r in enumerate(truth) if r["top1"] and None not in r["top1"]]
+  out = {"config": _config_name(), "target": _TARGET.value, "recipe": recipe,
+         "recipe_epochs": RECIPES[recipe]["epochs"] if recipe else None,
+         "seeds": [int(s) for s in seeds], "ground_truth": truth,
+         "complete": len(complete), "probes": probes, "minutes": minutes,
+         "host_cpu": host_cpu(), "cores": os.cpu_count(), "jax": jax.__version__,
+         "date": time.strftime("%Y-%m-%d"), "variants": {}, "best": None}
+  if len(complete) >= 3:
+    seeds_top1 = np.asarray([truth[i]["top1"] for i in complete], float)
+    out["ceiling_tau"] = rank_stats.kendall_tau(seeds_top1[:, 0], seeds_top1[:, 1])
+    mean = seeds_top1.mean(1)
+    for name, v in variants.items():
+      proxy = np.asarray(v["proxy"], float)[complete]
+      stats = rank_stats.ranking_stats(proxy, mean)
+      out["variants"][name] = {**v, **stats}
+    if out["variants"]:
+      finite = [k for k, v in out["variants"].items() if np.isfinite(v["kendall_tau"])]
+      out["best"] = max(finite, key=lambda k: out["variants"][k]["kendall_tau"]) if finite else None
+  else:
+    for name, v in variants.items():
+      out["variants"][name] = dict(v)
+  return out
+
+
+def main(argv):
+  del argv
+  config = base_config()
+  root = _WORKDIR.value
+  target = _TARGET.value
+  seeds = [int(s) for s in _SEEDS.value]
+  for r in _RECIPES.value:
+    if r not in RECIPES:
+      raise UserError(f"unknown recipe {r!r} in --recipes; use {', '.join(RECIPES)}")
+  for v in _VARIANTS.value:
+    if v not in VARIANTS:
+      raise UserError(f"unknown variant {v!r} in --variants; use {', '.join(VARIANTS)}")
+  timing = os.path.join(root, "minutes.json")
+  os.makedirs(root, exist_ok=True)
+  spent = io_utils.read_json(timing) if os.path.exists(timing) else {}
+  t0 = time.time()
+
+  def account(part: str):
+    nonlocal t0
+    spent[part] = spent.get(part, 0.0) + (time.time() - t0) / 60
+    t0 = time.time()
+    io_utils.write_json(timing, spent)
+
+  confs = configurations(root, config, target, _CONFIGS.value)
+  probe = list(range(min(_PROBE.value, len(confs))))
+  recipe = truth_recipe(root, _RECIPE.value)
+  phase = _PHASE.value
+  if not _REPORT_ONLY.value:
+    if phase in ("all", "recipe") and not recipe:
+      # Cheapest first; the first recipe whose seed noise is low enough ends the probe.
+      noise = []
+      for r in sorted(_RECIPES.value, key=lambda r: RECIPES[r]["epochs"]):
+        run_units(root, config, [(r, i, confs[i], s) for i in probe for s in seeds])
+        account("recipe probe")
+        noise.append(seed_noise(root, r, probe, seeds))
+        if noise[-1] and noise[-1]["seed_tau"] >= 0.6:
+          break
+      pick = next((n for n in noise if n and n["seed_tau"] >= 0.6), None) or max(
+          (n for n in noise if n), key=lambda n: n["seed_tau"])
+      print("rank: recipe probe: " + "; ".join(
+          f"{n['recipe']} tau {n['seed_tau']:.2f} |diff| {100 * n['mean_abs_diff']:.2f}"
+          for n in noise if n) + f" -> {pick['recipe']}", flush=True)
+      if phase == "all":
+        recipe = truth_recipe(root, pick["recipe"])
+    if phase in ("all", "variants"):
+      pending = list(_VARIANTS.value)
+      while pending:  # a variant whose PruningNet another process trains waits for it
+        blocked = [v for v in pending if score_variant(root, config, confs, v) is None]
+        if blocked and len(blocked) == len(pending):
+          time.sleep(20)
+        pending = blocked
+      account("variants")
+    if phase in ("all", "truth"):
+      if not recipe:
+        raise UserError("the ground truth needs its recipe: run --phase=recipe first, then "
+                        "--recipe=NAME")
+      run_units(root, config, [(recipe, i, c, s) for i, c in enumerate(confs) for s in seeds])
+      account("ground truth")
+  probes = [n for n in (seed_noise(root, r, probe, seeds) for r in RECIPES) if n]
+  variants = {}
+  for name in VARIANTS:
+    path = os.path.join(root, "variants", f"{name}.json")
+    if os.path.exists(path):
+      variants[name] = io_utils.read_json(path)
+  out = build_json(root, confs, recipe, seeds, probes, variants, spent)
+  io_utils.write_json(_JSON.value, out)
+  from benchmarks import rank_report  # pylint: disable=import-outside-toplevel
+  text = rank_report.render(out, _PLOTS.value, os.path.dirname(os.path.abspath(_OUTPUT.value)))
+  io_utils.write_text(_OUTPUT.value, text)
+  print(f"rank: wrote {_JSON.value} and {_OUTPUT.value} ({out['complete']} of {len(confs)} "
+        f"configurations retrained with every seed; {len(variants)} variants)")
+
+
+if __name__ == "__main__":
+  cli.run(main)
