@@ -247,9 +247,33 @@ def unit_dir(root: str, recipe: str, index: int, seed: int) -> str:
   return os.path.join(root, "truth", recipe, f"c{index:02d}_s{seed}")
 
 
+# The committed rank.json (--json) of an earlier run: its finished retrains and variants
+# count as done, so partial results travel with the repository, not only the workdir.
+_COMMITTED: dict = {}
+
+
+def load_committed(path: str, target: float, confs) -> None:
+  _COMMITTED.clear()
+  if not os.path.exists(path):
+    return
+  out = io_utils.read_json(path)
+  truth = out.get("ground_truth", [])
+  if (out.get("target") != target or len(truth) != len(confs)
+      or any(t["widths"] != c["widths"] for t, c in zip(truth, confs))):
+    return  # another space: nothing to reuse
+  _COMMITTED.update(out)
+
+
 def retrained_top1(root: str, recipe: str, index: int, seed: int):
   path = os.path.join(unit_dir(root, recipe, index, seed), "report.json")
-  return io_utils.read_json(path)["top1"] if os.path.exists(path) else None
+  if os.path.exists(path):
+    return io_utils.read_json(path)["top1"]
+  if _COMMITTED and recipe == _COMMITTED.get("recipe") and seed in _COMMITTED["seeds"]:
+    return _COMMITTED["ground_truth"][index]["top1"][_COMMITTED["seeds"].index(seed)]
+  for probe in _COMMITTED.get("probe_units", []):
+    if (probe["recipe"], probe["index"], probe["seed"]) == (recipe, index, seed):
+      return probe["top1"]
+  return None
 
 
 def run_retrain(root: str, config, recipe: str, index: int, conf: dict, seed: int) -> bool:
@@ -290,6 +314,8 @@ def run_units(root, config, units) -> bool:
 
 def truth_recipe(root: str, chosen: str) -> str:
   path = os.path.join(root, "truth_recipe.json")
+  if not os.path.exists(path) and _COMMITTED.get("recipe"):
+    io_utils.write_json(path, {"recipe": _COMMITTED["recipe"]})
   if os.path.exists(path):
     stored = io_utils.read_json(path)["recipe"]
     if chosen and chosen != stored:
@@ -304,15 +330,24 @@ def truth_recipe(root: str, chosen: str) -> str:
   return chosen
 
 
+def unit_minutes(root: str, recipe: str, index: int, seed: int):
+  path = os.path.join(unit_dir(root, recipe, index, seed), "minutes.json")
+  if os.path.exists(path):
+    return io_utils.read_json(path)["minutes"]
+  for probe in _COMMITTED.get("probe_units", []):
+    if (probe["recipe"], probe["index"], probe["seed"]) == (recipe, index, seed):
+      return probe.get("minutes")
+  return None
+
+
 def seed_noise(root: str, recipe: str, indices, seeds) -> dict | None:
   pairs = [[retrained_top1(root, recipe, i, s) for s in seeds[:2]] for i in indices]
   pairs = np.asarray([p for p in pairs if None not in p], dtype=float)
-  if len(pairs) < 3:
+  if len(pairs) < 2:
     return None
   tau = rank_stats.kendall_tau(pairs[:, 0], pairs[:, 1])
-  minutes = [io_utils.read_json(os.path.join(unit_dir(root, recipe, i, s), "minutes.json"))
-             ["minutes"] for i in indices for s in seeds[:2]
-             if os.path.exists(os.path.join(unit_dir(root, recipe, i, s), "minutes.json"))]
+  minutes = [m for m in (unit_minutes(root, recipe, i, s) for i in indices for s in seeds[:2])
+             if m is not None]
   return {"recipe": recipe, "epochs": RECIPES[recipe]["epochs"], "configs": len(pairs),
           "seed_tau": tau, "mean_abs_diff": float(np.mean(np.abs(pairs[:, 0] - pairs[:, 1]))),
           "spread": float(np.std(pairs.mean(1))),
@@ -359,6 +394,10 @@ def score_variant(root: str, config, confs, name: str) -> dict | None:
   path = os.path.join(root, "variants", f"{name}.json")
   if os.path.exists(path):
     return io_utils.read_json(path)
+  if name in _COMMITTED.get("variants", {}):
+    v = _COMMITTED["variants"][name]
+    io_utils.write_json(path, {k: v[k] for k in VARIANT_KEYS if k in v})
+    return io_utils.read_json(path)
   pn_name, scorer = VARIANTS[name]
   got = run_pruningnet(root, config, pn_name)
   if got is None:
@@ -380,6 +419,7 @@ def score_variant(root: str, config, confs, name: str) -> dict | None:
             "pruningnet_minutes": io_utils.read_json(
                 os.path.join(directory, "minutes.json"))["minutes"],
             "pruningnet_steps": int(cfg.pruningnet.steps), "host_cpu": host_cpu()}
+  assert set(record) <= set(VARIANT_KEYS)
   io_utils.write_json(path, record)
   print(f"rank: variant {name}: scored {len(confs)} configurations "
         f"({record['seconds_per_candidate']:.2f} s each)", flush=True)
@@ -387,6 +427,28 @@ def score_variant(root: str, config, confs, name: str) -> dict | None:
 
 
 # ---------------------------------------------------------------- the report
+
+# What a variant's record holds before its statistics are added.
+VARIANT_KEYS = ("pruningnet", "scorer", "reward", "recal_images", "eval_images", "proxy",
+                "proxy_top1", "seconds_per_candidate", "pruningnet_minutes", "pruningnet_steps",
+                "host_cpu")
+
+
+def probe_units(root: str) -> list[dict]:
+  """Every retrain finished (probe and ground truth, per recipe) with its wall time: the
+  record a later run resumes from when its workdir is gone."""
+  units = list(_COMMITTED.get("probe_units", []))
+  seen = {(u["recipe"], u["index"], u["seed"]) for u in units}
+  base = os.path.join(root, "truth")
+  for recipe in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+    for name in sorted(os.listdir(os.path.join(base, recipe))):
+      report = os.path.join(base, recipe, name, "report.json")
+      index, seed = int(name[1:3]), int(name.split("_s")[1])
+      if os.path.exists(report) and (recipe, index, seed) not in seen:
+        units.append({"recipe": recipe, "index": index, "seed": seed,
+                      "top1": io_utils.read_json(report)["top1"],
+                      "minutes": unit_minutes(root, recipe, index, seed)})
+  return units
 
 
 def collect(root: str, confs, recipe: str, seeds) -> list[dict]:
@@ -412,7 +474,8 @@ def build_json(root, confs, recipe, seeds, probes, variants, minutes) -> dict:
   out = {"config": _config_name(), "target": _TARGET.value, "recipe": recipe,
          "recipe_epochs": RECIPES[recipe]["epochs"] if recipe else None,
          "seeds": [int(s) for s in seeds], "ground_truth": truth,
-         "complete": len(complete), "probes": probes, "minutes": minutes,
+         "complete": len(complete), "probes": probes, "probe_units": probe_units(root),
+         "minutes": minutes,
          "host_cpu": host_cpu(), "cores": os.cpu_count(), "jax": jax.__version__,
          "date": time.strftime("%Y-%m-%d"), "variants": {}, "best": None}
   if len(complete) >= 3:
@@ -448,6 +511,10 @@ def main(argv):
   os.makedirs(root, exist_ok=True)
   spent = io_utils.read_json(timing) if os.path.exists(timing) else {}
   t0 = time.time()
+  confs = configurations(root, config, target, _CONFIGS.value)
+  load_committed(_JSON.value, target, confs)
+  if not spent and _COMMITTED.get("minutes"):
+    spent = dict(_COMMITTED["minutes"])
 
   def account(part: str):
     nonlocal t0
@@ -455,7 +522,6 @@ def main(argv):
     t0 = time.time()
     io_utils.write_json(timing, spent)
 
-  confs = configurations(root, config, target, _CONFIGS.value)
   probe = list(range(min(_PROBE.value, len(confs))))
   recipe = truth_recipe(root, _RECIPE.value)
   phase = _PHASE.value
@@ -469,11 +535,13 @@ def main(argv):
         noise.append(seed_noise(root, r, probe, seeds))
         if noise[-1] and noise[-1]["seed_tau"] >= 0.6:
           break
-      pick = next((n for n in noise if n and n["seed_tau"] >= 0.6), None) or max(
-          (n for n in noise if n), key=lambda n: n["seed_tau"])
+      measured = [n for n in noise if n and np.isfinite(n["seed_tau"])]
+      pick = (next((n for n in measured if n["seed_tau"] >= 0.6), None)
+              or max(measured, key=lambda n: n["seed_tau"], default=None)
+              or {"recipe": sorted(_RECIPES.value, key=lambda r: RECIPES[r]["epochs"])[0]})
       print("rank: recipe probe: " + "; ".join(
           f"{n['recipe']} tau {n['seed_tau']:.2f} |diff| {100 * n['mean_abs_diff']:.2f}"
-          for n in noise if n) + f" -> {pick['recipe']}", flush=True)
+          for n in measured) + f" -> {pick['recipe']}", flush=True)
       if phase == "all":
         recipe = truth_recipe(root, pick["recipe"])
     if phase in ("all", "variants"):
@@ -496,6 +564,9 @@ def main(argv):
     path = os.path.join(root, "variants", f"{name}.json")
     if os.path.exists(path):
       variants[name] = io_utils.read_json(path)
+    elif name in _COMMITTED.get("variants", {}):
+      v = _COMMITTED["variants"][name]
+      variants[name] = {k: v[k] for k in VARIANT_KEYS if k in v}
   out = build_json(root, confs, recipe, seeds, probes, variants, spent)
   io_utils.write_json(_JSON.value, out)
   from benchmarks import rank_report  # pylint: disable=import-outside-toplevel

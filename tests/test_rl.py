@@ -110,6 +110,7 @@ def test_agent_learns_a_synthetic_reward_of_known_optimum(label):
 def test_reward_can_be_the_held_out_loss(trained_workdir, tmp_path):
   config = tiny_config()
   config.search.method, config.search.reward = "random", "neg_loss"
+  config.search.rescore_top = 0  # the pick is the selection-best (test_search checks re-scoring)
   workdir = str(tmp_path / "w")
   link_pruningnet(trained_workdir, workdir)
   [result] = search_stage.run(config, workdir)

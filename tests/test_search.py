@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import artifacts, candidates, costs, data, digits_data
+from gp_jax import artifacts, candidates, costs, data, digits_data, io_utils
 from gp_jax.config_lib import make_env, spec_from_config
 from gp_jax.pruningnet import pruningnet_from_config
 from gp_jax.search import methods, rl
@@ -164,3 +164,49 @@ def test_missing_pruningnet_checkpoint(tmp_path):
   assert proc.returncode == 2
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and "no PruningNet checkpoint" in lines[0]
+
+
+def test_selection_and_report_parts_never_overlap():
+  config = tiny_config()
+  holdout = digits_data.load_digits(16).holdout
+  n = len(holdout)
+  selection, report = search_stage.scoring_parts(config, holdout)
+  assert len(selection) == n // 2 and len(report) == n - n // 2
+  images = lambda s: {np.asarray(s[i]["image"]).tobytes() for i in range(len(s))}  # noqa: E731
+  assert not images(selection) & images(report)
+  config.search.eval_examples, config.search.report_examples = 100, 50
+  selection, report = search_stage.scoring_parts(config, holdout)
+  assert (len(selection), len(report)) == (100, 50)
+  assert not images(selection) & images(report)
+  config.search.rescore_top = 0  # no report part: the selection takes what it asks
+  selection, report = search_stage.scoring_parts(config, holdout)
+  assert len(selection) == 100 and report is None
+
+
+def test_top_distinct_and_report_pick():
+  widths = np.array([[4, 4], [8, 8], [4, 4], [8, 4], [4, 8]])
+  scores = np.array([0.5, 0.9, 0.7, 0.8, 0.6])
+  cost = np.array([0.4, 0.6, 0.4, 0.5, 0.5])  # the second is over the 0.5 target
+  assert search_stage.top_distinct(scores, widths, cost, 0.5, 3) == [3, 2, 4]
+  # [4, 4] first seen at evaluation 0 scored 0.5, again at 2 scored 0.7: the better counts
+  assert search_stage.report_pick([0.8, 0.7, 0.6], [0.70, 0.75, 0.75]) == 1  # tie -> selection
+  assert search_stage.report_pick([0.8, 0.7, 0.6], [0.90, 0.75, 0.75]) == 0
+
+
+def test_search_picks_the_report_best_of_its_top_k(trained_workdir, tmp_path):
+  config = tiny_config()
+  config.search.method, config.search.rescore_top = "random", 4
+  workdir = str(tmp_path / "w")
+  link_pruningnet(trained_workdir, workdir)
+  [result] = search_stage.run(config, workdir)
+  rows = io_utils.read_jsonl(os.path.join(workdir, "search", "candidates_0.5.jsonl"))
+  rescored = result["rescored"]
+  assert 1 <= len(rescored) <= 4
+  assert len({tuple(r["widths"]) for r in rescored}) == len(rescored)
+  selection = [r["selection"] for r in rescored]
+  assert selection == sorted(selection, reverse=True)
+  assert selection[0] == result["best_selection_reward"] == max(r["reward"] for r in rows)
+  pick = max(rescored, key=lambda r: (r["report"], r["selection"]))
+  assert result["widths"] == pick["widths"] and result["report_reward"] == pick["report"]
+  assert result["selection_reward"] == pick["selection"] == result["best_reward"]
+  assert rows[result["best_evaluation"]]["widths"] == result["widths"]

@@ -170,7 +170,7 @@ def best_within_budget(scores, cost_ratio, target: float) -> tuple[int, int]:
 
 def top_distinct(scores, widths, cost_ratio, target: float, k: int) -> list[int]:
   """Indices of the `k` best-scored distinct configurations within the target, best
-  first (the first evaluation of a configuration stands for it; ties by order)."""
+  first (a configuration scored twice counts once, with its better score; ties by order)."""
   within = np.asarray(cost_ratio) <= target + 1e-6
   order = np.argsort(-np.where(within, scores, -np.inf), kind="stable")
   seen, picked = set(), []
