@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # 0.17.1 converts every built-in network kind (tests/test_export.py).
 JAX2ONNX := jax2onnx==0.17.1
 
-.PHONY: venv test demo study bench rank clean fashion-mnist
+.PHONY: venv test demo study bench rank gpu-wheels clean fashion-mnist
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,3 +55,14 @@ clean:
 # -> rank.json, RANKING.md (hours on 2 cores; resumes when rerun).
 rank: fashion-mnist
 	$(PY) -m benchmarks.rank --workdir=runs/rank
+
+# The packages a lent GPU machine lacks (it has jax, torch, flax, optax, orbax and
+# reaches no registry), as wheels for its python 3.12, into .gpu_wheels/ (ignored):
+# carry that folder to run benchmarks/gpu.sh there (BENCHMARKS.md, table 10).
+GPU_WHEELS := grain==0.2.18 array-record==0.8.6 jraph==0.0.6.dev0 portpicker==1.6.0 \
+	ml-collections==1.1.0 tensorboardX==2.6.5
+GPU_PLATFORMS := $(foreach n,2_28 2_27 2_17 2014,--platform manylinux$(if $(filter 2014,$(n)),2014,_$(n))_x86_64)
+gpu-wheels:
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp $(GPU_PLATFORMS) -d .gpu_wheels $(GPU_WHEELS)
+	@ls .gpu_wheels

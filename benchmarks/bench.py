@@ -47,7 +47,8 @@ from gp_jax import cli, data, io_utils, tfds_data, timing
 from gp_jax import splits as splits_lib
 from gp_jax.errors import UserError
 
-_ONLY = flags.DEFINE_list("only", [], "Tables to run (default: all).")
+_ONLY = flags.DEFINE_list("only", [], "Tables to run (default: all but gpu; gpu alone runs the "
+                          "accelerator table into bench_gpu.json).")
 _OUT = flags.DEFINE_string("out", ".", "Directory for bench.json and BENCHMARKS.md.")
 _QUICK = flags.DEFINE_bool("quick", False, "Fewer repetitions (for a smoke run).")
 _RENDER = flags.DEFINE_bool("render", False, "Only rewrite BENCHMARKS.md from bench.json.")
@@ -176,22 +177,23 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
           "utilisation": flops / step_s / matmul, "peak_rss_mb": peak_rss_mb(),
           "peak_rss_after_compile_mb": rss_after_compile,
           "peak_rss_after_init_mb": rss_after_init, "low_memory": flags_applied,
+          "device_peak_mb": device_peak_mb(), "device": jax.devices()[0].device_kind,
           "temp_gib": memory.temp_size_in_bytes / 2 ** 30,
           "argument_gib": memory.argument_size_in_bytes / 2 ** 30}
 
 
-def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2):
+def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2, device="cpu"):
   """The same step in PyTorch eager, MetaPruning-style (max-size weights, sliced)."""
   import torch
   from benchmarks import bench_torch
   torch.set_num_threads(os.cpu_count() or 1)
   torch.manual_seed(0)
   config, spec = bench_setup(config_name, arg, resolution)
-  model = bench_torch.MetaPruningStyleNet(spec, config.pruningnet.head_hidden)
+  model = bench_torch.MetaPruningStyleNet(spec, config.pruningnet.head_hidden).to_device(device)
   step = bench_torch.make_step(model)
   data = random_batch(spec, batch)
-  images = bench_torch.to_nchw(data["image"].astype(np.float32) / 255.0)
-  labels = torch.from_numpy(data["label"].astype(np.int64))
+  images = bench_torch.to_nchw(data["image"].astype(np.float32) / 255.0).to(device)
+  labels = torch.from_numpy(data["label"].astype(np.int64)).to(device)
   widths = _population(config, spec, warmup + steps)  # one configuration per step
   population = iter(widths)
   for _ in range(warmup):
@@ -201,7 +203,22 @@ def worker_torch_step(config_name, arg, batch, resolution, steps, warmup=2):
           "mean_macs_ratio": _mean_macs_ratio(spec, widths[warmup:]),
           "params": bench_torch.count_params(model),
           "torch": torch.__version__, "threads": torch.get_num_threads(),
-          "peak_rss_mb": peak_rss_mb()}
+          "peak_rss_mb": peak_rss_mb(), **_torch_device_peak(torch, device)}
+
+
+def _torch_device_peak(torch, device) -> dict:
+  if str(device).startswith("cuda"):
+    return {"device_peak_mb": torch.cuda.max_memory_allocated() / 2 ** 20,
+            "device": torch.cuda.get_device_name()}
+  return {}
+
+
+def device_peak_mb():
+  """Peak memory of jax's first device in MiB (None where the backend does not say)."""
+  import jax
+  stats = jax.devices()[0].memory_stats() or {}
+  peak = stats.get("peak_bytes_in_use")
+  return None if peak is None else peak / 2 ** 20
 
 
 def _population(config, spec, count: int, seed: int = 0) -> np.ndarray:
@@ -247,26 +264,34 @@ def worker_jax_candidates(config_name, arg, resolution, population, modes, recal
     if mode == "loop":
       one = jax.jit(lambda p, w, r, e: candidates.score(model, p, w, r, e))
       run = lambda: [float(one(params, w, recal, eval_set)["top1"]) for w in widths]  # pylint: disable=cell-var-from-loop
+    elif mode == "map":  # one program, the candidates one after another (lax.map)
+      mapped = jax.jit(lambda p, ws, r, e: jax.lax.map(
+          lambda w: candidates.score(model, p, w, r, e)["top1"], ws))
+      run = lambda: np.asarray(mapped(params, widths, recal, eval_set))  # pylint: disable=cell-var-from-loop
     else:
       scorer = candidates.make_population_scorer(model, int(mode))
       run = lambda: np.asarray(scorer(params, widths, recal, eval_set)["top1"])  # pylint: disable=cell-var-from-loop
+    t0 = time.perf_counter()
     run()  # compile
+    out[f"{mode}_first_call_s"] = time.perf_counter() - t0
     out[f"{mode}_candidates_per_s"] = population / _timed(run, repeats)
   out["peak_rss_mb"] = peak_rss_mb()
+  out["device_peak_mb"] = device_peak_mb()
   return out
 
 
 def worker_torch_candidates(config_name, arg, resolution, count, recal_batches=5,
-                            recal_batch=32, eval_images=100):
+                            recal_batch=32, eval_images=100, device="cpu"):
   import torch
   from benchmarks import bench_torch
   torch.set_num_threads(os.cpu_count() or 1)
   config, spec = bench_setup(config_name, arg, resolution)
-  model = bench_torch.MetaPruningStyleNet(spec, config.pruningnet.head_hidden)
-  to_t = lambda x: bench_torch.to_nchw(x.astype(np.float32) / 255.0)  # pylint: disable=unnecessary-lambda-assignment
+  model = bench_torch.MetaPruningStyleNet(spec, config.pruningnet.head_hidden).to_device(device)
+  to_t = lambda x: bench_torch.to_nchw(x.astype(np.float32) / 255.0).to(device)  # pylint: disable=unnecessary-lambda-assignment
   recal = [to_t(random_batch(spec, recal_batch, 10 + i)["image"]) for i in range(recal_batches)]
   held = random_batch(spec, eval_images, 2)
-  images, labels = to_t(held["image"]), torch.from_numpy(held["label"].astype(np.int64))
+  images = to_t(held["image"])
+  labels = torch.from_numpy(held["label"].astype(np.int64)).to(device)
   population = _population(config, spec, count + 1)
   candidates = iter(population)
   bench_torch.score_candidate(model, next(candidates), recal, images, labels)  # warm-up
@@ -1096,6 +1121,15 @@ def main(argv):
     result = WORKERS[_WORKER.value](**json.loads(_PARAMS.value))
     print(RESULT + json.dumps(result), flush=True)
     return
+  if _ONLY.value == ["gpu"]:  # the accelerator table: its own file (benchmarks/gpu.py)
+    from benchmarks import gpu
+    gpu.bench_gpu(_QUICK.value, os.path.join(_OUT.value, "bench_gpu.json"), in_subprocess,
+                  machine())
+    json_path = os.path.join(_OUT.value, "bench.json")
+    if os.path.exists(json_path):
+      io_utils.write_text(os.path.join(_OUT.value, "BENCHMARKS.md"),
+                          render(io_utils.read_json(json_path)))
+    return
   names = _ONLY.value or list(TABLES)
   for name in names:
     if name not in TABLES:
@@ -1141,6 +1175,8 @@ def render(results: dict) -> str:
       note = results.get("notes", {}).get(name)
       where += f" {note}" if note else ""
       out.append(f"## {title}\n\n{table(results[name])}{where}\n")
+  from benchmarks import gpu
+  out.append(gpu.render_section(_OUT.value))
   return "\n".join(out)
 
 

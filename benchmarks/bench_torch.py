@@ -48,6 +48,12 @@ class MetaPruningStyleNet(nn.Module):
         self.bn_bias[key] = nn.Parameter(torch.zeros(op.channels))
         self.running[key] = [torch.zeros(op.channels), torch.ones(op.channels), 0]
 
+  def to_device(self, device):
+    """The module and its running statistics (plain tensors, not buffers) on `device`."""
+    self.to(device)
+    self.running = {k: [v[0].to(device), v[1].to(device), v[2]] for k, v in self.running.items()}
+    return self
+
   def reset_running_stats(self):
     for stats in self.running.values():
       stats[0].zero_()
@@ -79,7 +85,8 @@ class MetaPruningStyleNet(nn.Module):
         x = outs[op.inputs[0]]
         w_out = int(widths[op.group]) if op.kind == "conv" else x.shape[1]
         in_max = spec.ops[op.inputs[0]].channels
-        ratios = torch.tensor([w_out / op.channels, x.shape[1] / in_max], dtype=images.dtype)
+        ratios = torch.tensor([w_out / op.channels, x.shape[1] / in_max], dtype=images.dtype,
+                              device=images.device)
         kernel = self.heads[key](ratios)
         if op.kind == "depthwise":
           kernel = kernel.view(op.channels, 1, op.kernel, op.kernel)[:w_out]

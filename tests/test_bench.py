@@ -104,3 +104,28 @@ def test_dense_rules_table_shows_each_rule_against_xla_and_the_fastest():
       "step_s": 0.5, "dense_convs": 1}}})
   assert "| stems | 100 ms (2.00x, 1 convs) | 500 ms (0.40x, 1 convs) |" in text
   assert "Fastest here: net a: stems; net b: none (XLA's conv)." in text
+
+
+def test_gpu_script_smoke_runs_every_worker_on_the_cpu(tmp_path):
+  """benchmarks/gpu.sh --smoke: the GPU benchmark's every worker on tiny shapes, so the
+  script a lent GPU runs cannot rot between lendings."""
+  env = {**os.environ, "PYTHON": sys.executable, "GPU_BENCH_OUT": str(tmp_path),
+         "GPU_WHEELS": str(tmp_path / "no_wheels"), "OUT": str(tmp_path / "out")}
+  os.makedirs(tmp_path / "out")
+  proc = subprocess.run(["bash", "benchmarks/gpu.sh", "--smoke"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+  with open(tmp_path / "bench_gpu.json") as f:
+    result = json.load(f)
+  assert (tmp_path / "out" / "bench_gpu.json").exists()  # copied for the device tool
+  rows = result["rows"]
+  assert result["quick"] and rows["step mobilenetv2 b256"]["compilations"] == 1
+  assert rows["step mobilenetv2 b256"]["configurations"] > 1
+  c = rows["candidates mobilenetv2"]
+  assert all(c[f"{m}_candidates_per_s"] > 0 for m in ("1", "2", "map"))
+  assert [r["target"] for r in rows["latency mobilenetv2"]["rows"]] == [1.0, 0.5]
+  from benchmarks import gpu
+  text = gpu.table_gpu(result)
+  assert "smoke shapes" in text and "| step mobilenetv2 b256 |" in text
+  assert "lax.map in one program" in text
+  assert "Not measured yet" in gpu.table_gpu(None)
