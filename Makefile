@@ -1,5 +1,5 @@
 # `make demo` and `make test` work on a fresh machine with only python3:
-# both create .venv from requirements.txt first.
+# both create .venv from requirements.txt first, at constraints.txt's versions.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed
 # 0.17.1 converts every built-in network kind (tests/test_export.py).
 JAX2ONNX := jax2onnx==0.17.1
 
-.PHONY: venv test demo study bench rank gpu-wheels clean fashion-mnist
+.PHONY: venv test demo study bench rank gpu-wheels constraints clean fashion-mnist
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	$(PY) -m pip install --quiet --no-deps $(JAX2ONNX)
 	touch $(STAMP)
 
@@ -47,6 +47,15 @@ study: fashion-mnist
 bench: $(STAMP)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m benchmarks.bench
+
+# Re-pin constraints.txt: the newest versions requirements.txt allows, frozen.
+constraints:
+	rm -rf /tmp/gp_jax_constraints_venv
+	$(PYTHON) -m venv /tmp/gp_jax_constraints_venv
+	/tmp/gp_jax_constraints_venv/bin/pip install --quiet -r requirements.txt
+	/tmp/gp_jax_constraints_venv/bin/pip install --quiet --no-deps $(JAX2ONNX)
+	{ head -3 constraints.txt; /tmp/gp_jax_constraints_venv/bin/pip freeze; } > constraints.new
+	mv constraints.new constraints.txt
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

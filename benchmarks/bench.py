@@ -636,7 +636,7 @@ def table_convs(r: dict) -> str:
   lines += ["", "The sliced full-width network's retrain step (forward, backward, SGD) "
             "with the forms `models.Layer` picks on the CPU against `ConvNet(portable=True)` "
             "(XLA's conv for every layer), the two compiled in one process and timed "
-            "alternately; the CPU forms include the dense one (`models.dense_conv`, README)."]
+            "alternately; the CPU forms include the dense one (`models.dense_conv`, docs/pipeline.md)."]
   return "\n".join(lines)
 
 

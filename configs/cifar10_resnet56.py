@@ -5,7 +5,7 @@
     python -m gp_jax.main --config=configs/cifar10_resnet56.py:smoke --workdir=W
 
 The argument is `[<width multiplier>][,smoke]`. Prepare the data once with
-`tfds build cifar10 --file_format=array_record` (see the README's "ImageNet").
+`tfds build cifar10 --file_format=array_record` (see docs/datasets.md).
 
 Recipe: 5,000 training images held out for the search. PruningNet 100 epochs
 (batch 128, lr 0.1 cosine, weight decay 5e-4; 35,156 steps, about 4.5M

@@ -6,7 +6,7 @@ from a fresh clone, venv included: 4.5 min on a 2-core AMD EPYC, 2026-12-01;
 
     python -m gp_jax.summary --config=configs/digits_resnet20.py
     python -m gp_jax.main --config=configs/digits_resnet20.py --workdir=runs/demo
-    # under a latency budget measured on this machine (README "Budgets"; 28 min on a
+    # under a latency budget measured on this machine (docs/budgets.md; 28 min on a
     # 2-core AMD EPYC, the latency table 2 of them):
     python -m gp_jax.main --config=configs/digits_resnet20.py --workdir=W \
         --config.search.constraint=latency --config.search.targets='(0.6,)'
@@ -22,7 +22,7 @@ def get_config(arg=None):
   # The images are 8x8: at 16x16 (not the dataset's default 32x32) every stage of
   # ResNet-20 still sees at least 4x4, and each step costs 4.5x less (a retrain
   # step at batch 64: 143 against 639 ms, 2-core AMD EPYC), which brings `make
-  # demo` from 28.6 to about 10 minutes on that machine (README).
+  # demo` from 28.6 to about 10 minutes on that machine (docs/budgets.md).
   config.dataset.resolution = 16
   # Multiples of 4: XLA's CPU convs run odd widths (11, 23, 45) slower than the
   # full 16/32/64 net; multiples of 4 make the pruned net really faster

@@ -16,20 +16,7 @@ Search: 1,000 candidates on 10,000 held-out images. Retrain from scratch: the
 usual MobileNet recipe (250 epochs, batch 512, lr 0.25 linear, weight decay 4e-5,
 label smoothing 0.1).
 """
-from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg, set_training
-
-IMAGENET_TRAIN = 1_281_167
-HOLDOUT = 50_000
-
-
-def mobilenet_recipe(config):
-  """MetaPruning's MobileNet PruningNet recipe and the usual retraining recipe."""
-  set_training(config.pruningnet, epochs=64, examples=IMAGENET_TRAIN - HOLDOUT,
-               batch_size=512, learning_rate=0.25, schedule="linear", weight_decay=0.0,
-               label_smoothing=0.1)
-  set_training(config.retrain, epochs=250, examples=IMAGENET_TRAIN, batch_size=512,
-               learning_rate=0.25, schedule="linear", weight_decay=4e-5, label_smoothing=0.1)
-  return config
+from gp_jax.default_config import apply_smoke, imagenet_config, mobilenet_recipe, parse_arg
 
 
 def get_config(arg=None):

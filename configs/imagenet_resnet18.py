@@ -6,8 +6,11 @@ pruning your own network): 1.81 GMACs, 11.7M params, as torchvision's resnet18.
 
 `model.arch` names this file's `resnet18` function; the argument is the width multiplier.
 Channel groups are inferred: each stage's residual stream is one group.
+
+Recipe: the ResNet-50 one (`default_config.resnet_recipe`: PruningNet 32 epochs as
+MetaPruning's ResNets, retrain 90 epochs at batch 256, lr 0.1 x0.1 at 30/60/80).
 """
-from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg
+from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg, resnet_recipe
 from gp_jax.spec import SpecBuilder
 
 
@@ -33,5 +36,5 @@ def resnet18(*, num_classes, resolution, in_channels, width_multiplier=1.0):
 
 def get_config(arg=None):
   width, smoke = parse_arg(arg)
-  config = imagenet_config("configs.imagenet_resnet18:resnet18", width or 1.0)
+  config = resnet_recipe(imagenet_config("configs.imagenet_resnet18:resnet18", width or 1.0))
   return apply_smoke(config) if smoke else config

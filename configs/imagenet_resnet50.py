@@ -17,23 +17,14 @@ about a third of a 90-epoch ResNet-50 training. Search: 1,000 candidates (as
 MetaPruning's 20 x 50 evolution), each recalibrated on 1,000 training images and
 scored on 10,000 held-out ones. Retrain from scratch: the standard 90-epoch
 ResNet-50 recipe (batch 256, lr 0.1 x0.1 at epochs 30/60/80). Needs ImageNet as
-ArrayRecord files (see the README's "ImageNet" section).
+ArrayRecord files (see docs/datasets.md).
 """
-from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg, set_training
-
-IMAGENET_TRAIN = 1_281_167
-HOLDOUT = 50_000
+from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg, resnet_recipe
 
 
 def get_config(arg=None):
   width, smoke = parse_arg(arg)
-  config = imagenet_config("resnet50", width or 1.0)
-  set_training(config.pruningnet, epochs=32, examples=IMAGENET_TRAIN - HOLDOUT,
-               batch_size=256, learning_rate=0.1, schedule="step", weight_decay=1e-4,
-               label_smoothing=0.1, decay_at=(0.25, 0.5, 0.75))
-  set_training(config.retrain, epochs=90, examples=IMAGENET_TRAIN, batch_size=256,
-               learning_rate=0.1, schedule="step", weight_decay=1e-4, label_smoothing=0.1,
-               decay_at=(1 / 3, 2 / 3, 8 / 9))
+  config = resnet_recipe(imagenet_config("resnet50", width or 1.0))
   # The 776M-parameter PruningNet: on a CPU, XLA's lower-memory schedule is also faster.
   config.cpu_low_memory = True
   return apply_smoke(config) if smoke else config

@@ -5,8 +5,12 @@ pruning your own network): 15.47 GMACs, 138.4M params, as torchvision's vgg16.
     python -m gp_jax.main --config=configs/imagenet_vgg16.py --workdir=W
 
 `model.arch` names this file's `vgg16` function; the argument is the width multiplier.
+
+Recipe: the ResNet schedule (`default_config.resnet_recipe`: PruningNet 32 epochs,
+retrain 90 at batch 256, x0.1 at 30/60/80) at torchvision's VGG lr 0.01 and weight
+decay 5e-4.
 """
-from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg
+from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg, resnet_recipe
 from gp_jax.spec import SpecBuilder
 
 STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -30,5 +34,7 @@ def vgg16(*, num_classes, resolution, in_channels, width_multiplier=1.0):
 
 def get_config(arg=None):
   width, smoke = parse_arg(arg)
-  config = imagenet_config("configs.imagenet_vgg16:vgg16", width or 1.0)
+  # torchvision's VGG recipe: lr 0.01 (0.1 diverges without BatchNorm), weight decay 5e-4.
+  config = resnet_recipe(imagenet_config("configs.imagenet_vgg16:vgg16", width or 1.0),
+                         learning_rate=0.01, weight_decay=5e-4)
   return apply_smoke(config) if smoke else config

@@ -62,8 +62,7 @@ def kind(dataset) -> DatasetKind:
     raise unknown_name("dataset", name, KINDS)
   k = KINDS[name]
   if k.takes_path and not dataset.get("path", ""):
-    raise UserError(f"dataset.name={name} needs dataset.path (see the README's 'Your own "
-                    "data')")
+    raise UserError(f"dataset.name={name} needs dataset.path (see docs/own_data.md)")
   if not k.takes_path and dataset.get("path", ""):
     raise UserError(f"dataset.path is only for dataset.name=npz or image_folder; "
                     f"{name} is built in: drop dataset.path")

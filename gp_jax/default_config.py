@@ -77,7 +77,7 @@ FIELDS: tuple[Field, ...] = (
     Field("dataset.lighting", 0.0, number(0, 1),
           "ImageNet PCA lighting noise (MetaPruning: 0.1)"),
     Field("model.arch", "resnet20", text(),
-          "a built-in architecture, or module:function for your own (README)"),
+          "a built-in architecture, or module:function for your own (docs/extending.md)"),
     Field("model.width_multiplier", 1.0, number(0, 8, low_open=True)),
     Field("channels.divisor", 1, integer(), "widths round to a multiple of this"),
     Field("channels.fixed_groups", (), patterns(), "group/layer name patterns never pruned"),
@@ -89,7 +89,7 @@ FIELDS: tuple[Field, ...] = (
           "on the CPU: compile for a lower peak memory (gp_jax/xla_flags.py; BENCHMARKS.md "
           "table 5 says which networks it helps)"),
     # Devices: the batch (and search populations) split over `data`, the
-    # PruningNet's kernel heads over `model` (README "Scaling out").
+    # PruningNet's kernel heads over `model` (docs/scaling.md).
     Field("mesh.data", -1, mesh_axis(), "-1: all remaining devices"),
     Field("mesh.model", 1, mesh_axis()),
 
@@ -172,7 +172,7 @@ FIELDS: tuple[Field, ...] = (
     # AMC's --delta_decay is 0.95; we depart: with 0.95 the noise is gone 80 episodes
     # after the warm-up and the greedy policy stalls (tests/test_rl.py's synthetic
     # reward: no closer to the optimum after 800 episodes than after 400); 0.99 keeps
-    # exploring through a 300-episode budget and ends closer (README, "Stage 2").
+    # exploring through a 300-episode budget and ends closer (docs/pipeline.md, the search).
     Field("search.rl.noise_decay", 0.99, number(0, 1, low_open=True),
           "sigma's factor per episode after the warm-up"),
     Field("search.rl.baseline_alpha", 0.5, number(0, 1, low_open=True),
@@ -288,12 +288,40 @@ def set_training(c: ml_collections.ConfigDict, *, epochs: float, examples: int,
   c.log_every = 100
 
 
+IMAGENET_TRAIN = 1_281_167
+IMAGENET_HOLDOUT = 50_000
+
+
+def resnet_recipe(config, learning_rate: float = 0.1, weight_decay: float = 1e-4):
+  """MetaPruning's ResNet PruningNet recipe (resnet/training/train.py: 32 epochs, batch
+  256, x0.1 at epochs 8/16/24, label smoothing 0.1) and the standard 90-epoch retrain
+  (x0.1 at epochs 30/60/80)."""
+  set_training(config.pruningnet, epochs=32, examples=IMAGENET_TRAIN - IMAGENET_HOLDOUT,
+               batch_size=256, learning_rate=learning_rate, schedule="step",
+               weight_decay=weight_decay, label_smoothing=0.1, decay_at=(0.25, 0.5, 0.75))
+  set_training(config.retrain, epochs=90, examples=IMAGENET_TRAIN, batch_size=256,
+               learning_rate=learning_rate, schedule="step", weight_decay=weight_decay,
+               label_smoothing=0.1, decay_at=(1 / 3, 2 / 3, 8 / 9))
+  return config
+
+
+def mobilenet_recipe(config):
+  """MetaPruning's MobileNet PruningNet recipe (64 epochs, batch 512, lr 0.25 linear to
+  0, no weight decay, label smoothing 0.1) and the usual 250-epoch retrain."""
+  set_training(config.pruningnet, epochs=64, examples=IMAGENET_TRAIN - IMAGENET_HOLDOUT,
+               batch_size=512, learning_rate=0.25, schedule="linear", weight_decay=0.0,
+               label_smoothing=0.1)
+  set_training(config.retrain, epochs=250, examples=IMAGENET_TRAIN, batch_size=512,
+               learning_rate=0.25, schedule="linear", weight_decay=4e-5, label_smoothing=0.1)
+  return config
+
+
 def imagenet_config(arch: str, width: float) -> ml_collections.ConfigDict:
   """An ImageNet config for `arch` at width multiplier `width`: data, search budget
   and eval at ImageNet scale; each configs/imagenet_*.py sets its training recipe."""
   config = base_config()
   config.dataset.name = "imagenet2012"
-  config.dataset.holdout_size = 50_000  # 50 per class on average, as MetaPruning
+  config.dataset.holdout_size = IMAGENET_HOLDOUT  # 50 per class on average, as MetaPruning
   config.dataset.worker_count = 8
   config.dataset.lighting = 0.1
   config.model.arch = arch

@@ -165,7 +165,8 @@ def format_table(report: dict) -> str:
   return "\n".join(lines)
 
 
-if __name__ == "__main__":
+def run():
+  """The `gp-jax-evaluate` console script."""
   _WORKDIR = flags.DEFINE_string("workdir", None, "Pipeline workdir: evaluates W/retrain/*.")
   _CHECKPOINT = flags.DEFINE_string("checkpoint", None,
                                     "A retrain checkpoint: W/retrain/<role>[/<step>].")
@@ -186,3 +187,7 @@ if __name__ == "__main__":
       raise UserError("pass --workdir=W or --checkpoint=W/retrain/<role>[/<step>]")
 
   cli.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -260,7 +260,8 @@ def format_table(infos: dict) -> str:
   return "\n".join(lines)
 
 
-if __name__ == "__main__":
+def run():
+  """The `gp-jax-export` console script."""
   _WORKDIR = flags.DEFINE_string("workdir", None, "Pipeline workdir: exports W/retrain/*.")
   _CHECKPOINT = flags.DEFINE_string("checkpoint", None,
                                     "A retrain checkpoint: W/retrain/<role>[/<step>].")
@@ -288,3 +289,7 @@ if __name__ == "__main__":
     print(f"wrote {os.path.abspath(_OUT.value)}")
 
   cli.run(main)
+
+
+if __name__ == "__main__":
+  run()

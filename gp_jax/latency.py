@@ -28,7 +28,7 @@ check), though not on ResNet-50 (0.88 against 0.78). A search picks the
 configurations whose prediction is lowest for their accuracy, so it finds
 where an unbiased prediction is too low: on digits at a 0.6 target, the search
 under the measured values (`latency.monotone=False`) chose a network that ran
-at 0.66x, the one under the monotone table one that ran at 0.58x (README,
+at 0.66x, the one under the monotone table one that ran at 0.58x (docs/budgets.md,
 "Budgets"). Neither needs the other's shape: the RL wall keeps an action within
 the widths that fit from the lower bound up, the uniform baseline scans before
 it bisects, and the best configuration is chosen among those within the

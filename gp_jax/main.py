@@ -6,7 +6,7 @@
 Multi-host: every process runs the same command, with
 `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`, or with
 `--coordinator_address=auto` where `jax.distributed.initialize()` finds them
-(TPU pods, SLURM's srun); see `launch/` and the README's "Scaling out".
+(TPU pods, SLURM's srun); see `launch/` and docs/scaling.md.
 
 Each stage reads the previous stage's output from the workdir, writes its own,
 and resumes when run again (after a kill, SIGTERM (exit 75) or a crash). The
@@ -21,12 +21,8 @@ from ml_collections import config_flags
 
 from gp_jax import (cli, datasets, distributed, preemption, sharding, validation, workdir_lock,
                     xla_flags)
+from gp_jax.api import STAGES  # name -> run(config, workdir)
 from gp_jax.errors import UserError, unknown_name
-from gp_jax.stages import eval as eval_stage, pruningnet, retrain, search
-
-# name -> run(config, workdir)
-STAGES = {"pruningnet": pruningnet.run, "search": search.run, "retrain": retrain.run,
-          "eval": eval_stage.run}
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -66,5 +62,10 @@ def main(argv):
       distributed.barrier(f"after stage {stage}")
 
 
-if __name__ == "__main__":
+def run():
+  """The `gp-jax` console script."""
   cli.run(main)
+
+
+if __name__ == "__main__":
+  run()

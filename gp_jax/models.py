@@ -77,7 +77,7 @@ def depthwise_conv(x, kernel, stride: int):
   return y
 
 
-# On by default on the CPU; a user can switch it off (README). It changes only the
+# On by default on the CPU; a user can switch it off (docs/pipeline.md). It changes only the
 # order of float additions in the kernel gradient: on one mesh its gradients equal
 # XLA's conv's to 1e-6 (relative), while the mesh itself moves some gradient
 # entries by up to 3% (a ReLU at a constant channel's zero, see tests/test_scaling.py).

@@ -9,6 +9,7 @@ is a one-line `UserError`. `gp_jax.main` runs it once per launch.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import ml_collections
@@ -56,6 +57,12 @@ def check_relations(config) -> None:
   fixed_groups_from_config(config, spec)
   ch = config.channels
   channels.keep_ratio_grid(ch.grid_levels, ch.grid_low, ch.grid_high)
+  pinned = config.dataset.get("resolution", 0)
+  if pinned and info.resolution and pinned != info.resolution and config.dataset.name in (
+      "npz", "image_folder"):
+    print(f"note: dataset.resolution={pinned} resizes {config.dataset.path}'s "
+          f"{info.resolution}x{info.resolution} images to {pinned}x{pinned}; set it to 0 to "
+          "keep their size", file=sys.stderr)
   holdout = config.dataset.holdout_size
   if holdout >= info.train_examples // 2:
     raise UserError(f"dataset.holdout_size ({holdout}) must be below half of the "

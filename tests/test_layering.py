@@ -1,14 +1,16 @@
 """The package's import graph, read from the source (function-local imports too):
 no import circles, no stage module importing another (stages exchange their
 outputs through `gp_jax.artifacts`, the workdir's layout), and the layers of the
-README's "Layout" read top-down: library -> artifacts -> the workdir's readers
+layers of docs/design.md read top-down: library -> artifacts -> the workdir's readers
 (stages, evaluate, export) -> entry points."""
 import ast
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "gp_jax"
-ENTRY_POINTS = {"gp_jax.main", "gp_jax.summary"}
+# The package's facade (`gp_jax/__init__.py` re-exports the API lazily) is an entry
+# point too; `from gp_jax import module` does not import it (below).
+ENTRY_POINTS = {"gp_jax.main", "gp_jax.summary", "gp_jax.api", "gp_jax"}
 WORKDIR_READERS = {"gp_jax.evaluate", "gp_jax.export"}
 
 
@@ -52,7 +54,7 @@ def import_graph() -> dict[str, set[str]]:
           base = ".".join(parts + ([base] if base else []))
         edges.add(base)
         edges |= {f"{base}.{a.name}" for a in node.names}  # `from pkg import module`
-    graph[name] = {e for e in edges if e in modules and e != name}
+    graph[name] = {e for e in edges if e in modules and e not in (name, PACKAGE)}
   return graph
 
 

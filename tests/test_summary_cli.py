@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_summary(*args):
-  return subprocess.run([sys.executable, "-m", "gp_jax.summary", *args], cwd=ROOT,
+  return subprocess.run([sys.executable, "-m", "gp_jax.summary", "--json", *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=300)
 
 

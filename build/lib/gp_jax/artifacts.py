@@ -1,0 +1,100 @@
+"""The workdir's layout and the files one stage leaves there for the next.
+
+    W/pruningnet/<step>/              the PruningNet's train state (orbax)
+    W/search/result.json              the search's result for its first target
+                                      (result_<target>.json for each target)
+    W/retrain/<role>/network.json     what rebuilds a retrained network without the
+                                      config (role: pruned, uniform, unpruned),
+                                      beside its checkpoints
+
+The stages read one another's outputs only through this module, so no stage
+imports another (tests/test_layering.py checks it).
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+
+from gp_jax import checkpoints, costs, datasets, io_utils, optim, seeds, sharding
+from gp_jax.architectures import get_spec
+from gp_jax.errors import UserError
+from gp_jax.pruningnet import create_state, pruningnet_from_config
+
+PRUNINGNET, SEARCH, RETRAIN = "pruningnet", "search", "retrain"
+RESULT_FILE = "result.json"
+NETWORK_FILE = "network.json"
+
+
+def load_pruningnet(config, spec, workdir, mesh=None):
+  """The trained PruningNet's params, placed as in training on `mesh` (default: this
+  process's first device), whatever mesh wrote them; a one-line error if there is none."""
+  directory = os.path.join(workdir, PRUNINGNET)
+  if not os.path.isdir(directory) or not any(d.isdigit() for d in os.listdir(directory)):
+    raise UserError(f"no PruningNet checkpoint in {directory}; run the pruningnet "
+                    "stage first (--stages=pruningnet,search)")
+  model = pruningnet_from_config(spec, config)
+  template = jax.eval_shape(lambda: create_state(
+      model, spec, optim.make_optimizer(config.pruningnet, 1), seeds.seed(config, "init")))
+  mesh = mesh or sharding.local_mesh()
+  template = sharding.with_shardings(template, sharding.state_shardings(mesh, template))
+  ckpts = checkpoints.Checkpoints(directory, owner=False)
+  state, step = ckpts.restore_latest(template)
+  return state.params, int(step)
+
+
+def read_search_result(spec, workdir) -> dict:
+  """W/search/result.json, checked against `spec`; a one-line error if missing."""
+  path = os.path.join(workdir, SEARCH, RESULT_FILE)
+  if not os.path.exists(path):
+    raise UserError(f"no search result at {path}; run the search stage first "
+                    "(--stages=search,retrain)")
+  result = io_utils.read_json(path)
+  if result.get("arch") != spec.name or len(result.get("widths", ())) != spec.num_groups:
+    raise UserError(f"{path} is for {result.get('arch')} with "
+                    f"{len(result.get('widths', ()))} groups, not this config's {spec.name}")
+  return result
+
+
+def network_record(config, spec, widths, role: str, method: str, cost=None) -> dict:
+  """network.json: everything needed to rebuild and evaluate the network without the
+  config (and, under a latency budget, its predicted latency, which eval sets beside
+  the measured)."""
+  widths = [int(w) for w in widths]
+  predicted = ({"latency_ms_predicted": float(cost.total(widths))}
+               if cost is not None and cost.name == "latency" else {})
+  return {
+      "role": role, "method": method, "arch": config.model.arch,
+      "width_multiplier": float(config.model.width_multiplier),
+      "dataset": {k: config.dataset[k] for k in
+                  ("name", "holdout_size", "data_dir", "path", "flip", "worker_count",
+                   "lighting")},
+      # The facts the network was built with (class names make a report readable).
+      **datasets.info(config.dataset).as_record(),
+      "resolution": spec.resolution, "widths": widths,
+      "macs": int(costs.macs(spec, widths)), "params": int(costs.params(spec, widths)),
+      "macs_ratio": float(costs.macs(spec, widths) / costs.macs(spec)),
+      "unpruned_macs": int(costs.macs(spec)), "unpruned_params": int(costs.params(spec)),
+      "init": config.retrain.init, "seed": int(config.seed),
+      "eval": {k: int(v) for k, v in config.eval.items()},
+      **predicted,
+  }
+
+
+def _facts(record: dict) -> dict:
+  """The dataset facts of a network.json (older records: the built-in dataset's)."""
+  if "num_classes" in record:
+    return record
+  return datasets.info(record["dataset"]).as_record()
+
+
+def input_norm_from_record(record: dict):
+  norm = _facts(record)["input_norm"]
+  return None if norm is None else tuple(tuple(float(v) for v in x) for x in norm)
+
+
+def spec_from_record(record: dict):
+  facts = _facts(record)
+  return get_spec(record["arch"], num_classes=int(facts["num_classes"]),
+                  resolution=int(record["resolution"]), in_channels=int(facts["channels"]),
+                  width_multiplier=float(record["width_multiplier"]))

@@ -1,0 +1,1 @@
+"""Search: the RL agent, its environment and the baseline methods."""

@@ -1,0 +1,1 @@
+"""The pipeline stages; each is a function of (config, workdir)."""

@@ -1,0 +1,153 @@
+"""Stage `retrain`: train the pruned network (sliced shapes, real speed-up).
+
+Reads W/search/result.json; trains the sliced network from scratch (default, as
+MetaPruning) or from the PruningNet's generated weights (`retrain.init=pruningnet`).
+With `retrain.baseline=uniform` it also trains the uniform-width network at the
+same MACs, and with `retrain.unpruned=True` the full network, all with the same
+schedule and seed. Each network lives in W/retrain/<role>/: orbax checkpoints
+plus `network.json`, which is all `gp_jax.evaluate` needs to rebuild it.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax.training import train_state
+
+from gp_jax import (artifacts, candidates, checkpoints, costs, data, datasets, distributed,
+                    io_utils, losses, models, optim, seeds, sharding, train_loop, xla_flags)
+from gp_jax.config_lib import make_cost, make_env, spec_from_config
+from gp_jax.metrics import MetricWriter
+from gp_jax.pruningnet import PruningNet, pruningnet_from_config
+from gp_jax.search import methods
+
+STAGE = artifacts.RETRAIN
+
+
+class RetrainState(train_state.TrainState):
+  batch_stats: Any = None
+
+
+def make_train_step(model, num_classes: int, label_smoothing: float, schedule):
+  def train_step(state, batch):
+    def loss_fn(params):
+      logits, updates = model.apply({"params": params, "batch_stats": state.batch_stats},
+                                    batch["image"], train=True, mutable=["batch_stats"])
+      loss, accuracy = losses.classification(logits, batch["label"], num_classes,
+                                             label_smoothing)
+      return loss, (updates["batch_stats"], accuracy)
+
+    (loss, (batch_stats, accuracy)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    metrics = {"loss": loss, "accuracy": accuracy,
+               "learning_rate": schedule(state.step), "grad_norm": optim.global_norm(grads)}
+    state = state.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
+    return state, metrics
+
+  return train_step
+
+
+def pruningnet_variables(config, spec, widths, workdir, splits, mesh=None):
+  """Sliced variables from the PruningNet: generated kernels, its BN/classifier
+  parameters, and BN statistics recalibrated for this configuration."""
+  pn_params, _ = artifacts.load_pruningnet(config, spec, workdir, mesh)
+  model = pruningnet_from_config(spec, config, bn_momentum=0.0)
+  w = jnp.asarray(widths)
+  kernels = model.apply({"params": pn_params}, w, method=PruningNet.kernels)
+  recal = data.recalibration_images(splits.train, config.pruningnet.batch_size,
+                                    config.pruningnet.recal_batches,
+                                    seeds.seed(config, "recal_retrain"))
+  recal = recal if mesh is None else sharding.put(recal, sharding.replicated(mesh))
+  stats = candidates.recalibrate_batch_stats(model, pn_params, w, jnp.asarray(recal))
+  params = jax.tree.map(lambda x: x, dict(pn_params["net"]))
+  for name, kernel in kernels.items():
+    layer = dict(params.get(name, {}))
+    layer["conv"] = {**layer.get("conv", {}), "kernel": kernel}
+    params[name] = layer
+  full = {"params": params, "batch_stats": stats["net"]}
+  return models.slice_variables(full, spec, widths)
+
+
+def train_network(config, spec, record, workdir, splits, writer, mesh):
+  """Trains (or resumes) one sliced network into W/retrain/<role>/: data-parallel
+  over the mesh's `data` axis, the (small) state replicated."""
+  c = config.retrain
+  role, widths = record["role"], record["widths"]
+  directory = os.path.join(workdir, STAGE, role)
+  model = models.ConvNet(spec, tuple(widths), input_norm=artifacts.input_norm_from_record(record))
+  schedule = optim.learning_rate_schedule(c, c.steps)
+  tx = optim.make_optimizer(c, c.steps)
+  create = lambda v: RetrainState.create(  # pylint: disable=unnecessary-lambda-assignment
+      apply_fn=model.apply, params=v["params"], tx=tx, batch_stats=v["batch_stats"])
+  replicated = sharding.replicated(mesh)
+  # The state is created once: its program is compiled unoptimised. Optimised, the
+  # random init of the demo's networks compiled in 4.4-8.4 s, longer than their
+  # train steps (2.8-4.4 s); unoptimised in 1.5-2.3 s (2-core AMD EPYC).
+  if c.init == "pruningnet" and role != "unpruned":
+    variables = pruningnet_variables(config, spec, widths, workdir, splits, mesh)
+    state = xla_flags.run_unoptimised(create, variables, out_shardings=replicated)
+  else:
+    state = xla_flags.run_unoptimised(lambda k: create(models.init_variables(model, k)),
+                                      jax.random.key(seeds.seed(config, "init")),
+                                      out_shardings=replicated)
+  os.makedirs(directory, exist_ok=True)
+  if distributed.is_primary():
+    io_utils.write_json(os.path.join(directory, artifacts.NETWORK_FILE), record)
+  ckpts = checkpoints.Checkpoints(directory, keep=c.max_to_keep)
+  label = f"{STAGE}/{role}"
+  state, start = train_loop.restore_or(ckpts, state, label, writer)
+  batch_sharding = sharding.batch_sharding(mesh)
+  step_fn = jax.jit(make_train_step(model, spec.num_classes, c.label_smoothing, schedule),
+                    in_shardings=(replicated, batch_sharding),
+                    out_shardings=(replicated, replicated), donate_argnums=0)
+  train_split = data.concat(splits.train, splits.holdout) if c.use_holdout else splits.train
+  local = data.train_batches(train_split, c.batch_size, seed=seeds.seed(config, "train_data"),
+                             process_index=jax.process_index(),
+                             process_count=jax.process_count())
+  train_loop.train(
+      label=label, state=state, step_fn=step_fn,
+      batches=sharding.global_batches(
+          data.iterate(local, start, config.dataset.worker_count), batch_sharding),
+      start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
+      log_every=c.log_every, checkpoint_every=c.checkpoint_every,
+      progress=config.get("progress", True) and distributed.is_primary(),
+      learning_rate_flag="--config.retrain.learning_rate")
+
+
+def networks_to_train(config, spec, result, workdir) -> list[dict]:
+  """The pruned network, and the uniform one at the same target of the same
+  constraint (the search result's), and the unpruned one, as configured."""
+  cost = make_cost(config, spec, workdir, result.get("constraint", "macs"))
+  target = costs.target_ratio(result)
+  records = [artifacts.network_record(config, spec, result["widths"], "pruned",
+                                      result["method"], cost)]
+  if config.retrain.baseline == "uniform":
+    widths = methods.uniform_widths(make_env(config, spec, target, cost))
+    records.append(artifacts.network_record(config, spec, widths, "uniform", "uniform", cost))
+  if config.retrain.unpruned:
+    records.append(artifacts.network_record(config, spec, spec.max_widths, "unpruned",
+                                            "unpruned", cost))
+  return records
+
+
+def run(config, workdir: str) -> list[dict]:
+  """Trains (or resumes) each network to retrain; returns their network.json records.
+  `config` is validated: gp_jax.main validates it once; call
+  `validation.validate(config)` first when calling a stage yourself."""
+  return sharding.run_on_mesh(_run, config, workdir)
+
+
+def _run(config, workdir, mesh) -> list[dict]:
+  spec = spec_from_config(config)
+  result = artifacts.read_search_result(spec, workdir)
+  splits = datasets.load_splits(config.dataset, spec.resolution)
+  writer = MetricWriter(workdir, enabled=distributed.is_primary())
+  records = networks_to_train(config, spec, result, workdir)
+  for record in records:
+    print(f"retrain: {record['role']} ({record['method']}): {record['macs'] / 1e6:.2f}M MACs "
+          f"({record['macs_ratio']:.3f}), {record['params'] / 1e3:.1f}K params")
+    train_network(config, spec, record, workdir, splits, writer, mesh)
+  writer.close()
+  return records

@@ -1,0 +1,391 @@
+"""Stage `search`: find the best configuration under each target (a ratio of the
+full network's MACs, params or predicted latency: `search.constraint`).
+
+The held-out images are split in two: a selection part scores every candidate
+during the search, and a report part the search never sees re-scores its
+`search.rescore_top` best distinct candidates; the final pick is the report-best
+of those, and its report-part score is the one to quote (the selection score of
+the best of hundreds of candidates is biased upwards by the choice itself).
+
+Reads the trained PruningNet from W/pruningnet/; writes, per target,
+W/search/result_<target>.json and candidates_<target>.jsonl (the first target's
+also as result.json / candidates.jsonl), plots under W/plots/, and a
+checkpoint of the search state after every round (W/search/state_<method>_<target>/),
+so an interrupted search resumes where it stopped.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+from tqdm import tqdm
+
+from gp_jax import (artifacts, candidates, channels, checkpoints, costs, data, datasets,
+                    distributed, faults, io_utils, preemption, seeds, sharding, validation)
+from gp_jax.config_lib import make_cost, make_env, spec_from_config
+from gp_jax.errors import UserError
+from gp_jax.metrics import MetricWriter
+from gp_jax.pruningnet import pruningnet_from_config
+from gp_jax.search import methods, plots
+from gp_jax.search.base import SearchContext
+
+STAGE = artifacts.SEARCH
+
+
+def _target_tag(target: float) -> str:
+  return f"{target:g}"
+
+
+def _log_init(capacity: int, num_groups: int, rounds: int) -> dict:
+  return {"widths": np.zeros((capacity, num_groups), np.int32),
+          "scores": np.zeros((capacity,), np.float32),   # the reward (search.reward)
+          "top1": np.zeros((capacity,), np.float32),
+          "macs_ratio": np.zeros((capacity,), np.float32),
+          "round": np.zeros((capacity,), np.int32),
+          "greedy": np.full((rounds,), np.nan, np.float32),  # RL: the greedy policy's reward
+          "count": np.zeros((), np.int64)}
+
+
+def _log_add(log, widths, rewards, top1, macs_ratio, round_):
+  out = {k: np.array(v) for k, v in log.items()}
+  n, k = int(log["count"]), len(rewards)
+  out["widths"][n:n + k] = widths
+  out["scores"][n:n + k] = rewards
+  out["top1"][n:n + k] = top1
+  out["macs_ratio"][n:n + k] = macs_ratio
+  out["round"][n:n + k] = round_
+  out["count"] = np.asarray(n + k)
+  return out
+
+
+def search_target(config, spec, target, pn_model, pn_params, score_population, recal,
+                  eval_set, workdir, writer, position, cost=None, rescore=None) -> dict:
+  """Runs (or resumes) one search to completion; returns its result record."""
+  c = config.search
+  env = make_env(config, spec, target, cost)
+  grid = channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
+                                  config.channels.grid_high)
+  # The RL state needs only the GCN (replicated): a host copy keeps the agent's
+  # small computations local to each process.
+  gcn_params = jax.tree.map(np.asarray, {"aggregator": pn_params["aggregator"]})
+  method = methods.build_method(c.method, SearchContext(
+      env=env, search_config=c, seed=seeds.seed(config, "search"), grid=grid, pruningnet=pn_model,
+      pruningnet_params=gcn_params))
+  rounds, population = method.num_rounds(), method.population()
+  state = {"method": method.init_state(),
+           "log": _log_init(rounds * population, spec.num_groups, rounds)}
+  tag = _target_tag(target)
+  label = f"{STAGE}/{method.label}@{tag}"
+  ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE, f"state_{method.label}_{tag}"),
+                                  keep=2)
+  restored, start = ckpts.restore_latest(state)
+  if restored is not None:
+    state = jax.tree.map(np.asarray, restored)
+    state["method"] = _rewrap(state["method"], method.init_state())
+    print(f"search: {method.label} @ {tag}: resuming after round {start}")
+  start = int(start or 0)
+  writer.drop_after(label, start)
+  bar = tqdm(total=rounds, initial=start, desc=f"search {method.label}@{tag}", unit="round",
+             disable=not (config.get("progress", True) and distributed.is_primary()),
+             position=position)
+  greedy_every = c.rl.greedy_every
+  for round_ in range(start, rounds):
+    faults.maybe_inject(STAGE, round_)
+    t0 = time.perf_counter()
+    widths, extra = method.propose(state["method"], round_, state["log"])
+    scores = score_population(pn_params, widths, recal, eval_set)
+    rewards = scores[c.reward]
+    seconds = time.perf_counter() - t0
+    macs_ratio = costs.population_macs(spec, widths) / costs.macs(spec)
+    state = {"method": method.observe(state["method"], round_, widths, rewards, extra),
+             "log": _log_add(state["log"], widths, rewards, scores["top1"], macs_ratio,
+                             round_)}
+    greedy_widths = None
+    if greedy_every and (round_ + 1) % greedy_every == 0:
+      greedy_widths = method.greedy(state["method"])
+    metrics = {}
+    if greedy_widths is not None:  # scored on the side: not in the search's budget
+      greedy = float(score_population(pn_params, greedy_widths, recal, eval_set)[c.reward][0])
+      state["log"]["greedy"][round_] = greedy
+      metrics["greedy_reward"] = greedy
+    ckpts.save(round_ + 1, state)
+    log = state["log"]
+    best = float(log["scores"][:int(log["count"])].max())
+    writer.write(label, round_ + 1, {
+        **metrics, "round_mean_reward": rewards.mean(), "round_max_reward": rewards.max(),
+        "best_reward": best, "round_mean_top1": scores["top1"].mean(),
+        "round_mean_macs_ratio": macs_ratio.mean(),
+        **({} if env.cost.name == "macs" else
+           {f"round_mean_{env.cost.name}_ratio": env.cost.population_ratio(widths).mean()}),
+        "candidates_per_sec": len(rewards) / max(seconds, 1e-9)})
+    bar.set_postfix(best=f"{best:.3f}", mean=f"{rewards.mean():.3f}")
+    bar.update(1)
+    if distributed.any_process(preemption.requested()) and round_ + 1 < rounds:
+      bar.close()
+      ckpts.finish()
+      raise preemption.stop(f"during search {method.label} @ {tag} after round {round_ + 1}")
+  bar.close()
+  ckpts.finish()
+  return _finish(config, spec, env, method, state["log"], target, workdir, rescore)
+
+
+def _rewrap(restored, template):
+  """Restores the method state's original pytree types (e.g. AgentState)."""
+  leaves = jax.tree.leaves(restored)
+  return jax.tree.unflatten(jax.tree.structure(template), leaves)
+
+
+def curve_record(method, log, reward: str, population: int) -> dict:
+  """The search's learning curves: best reward so far after each evaluation, and
+  the greedy policy's reward after each round where it was scored."""
+  n = int(log["count"])
+  scores = log["scores"][:n]
+  rounds = np.flatnonzero(~np.isnan(log["greedy"]))
+  record = {"label": method.label, "method": method.name, "reward": reward,
+            "best_so_far": [float(x) for x in np.maximum.accumulate(scores)],
+            "greedy_rewards": [float(log["greedy"][r]) for r in rounds],
+            "greedy_evaluations": [int((r + 1) * population) for r in rounds]}
+  warmup = getattr(getattr(method, "c", None), "warmup_episodes", None)
+  if warmup is not None and warmup > 0:
+    record["warmup_mean"] = float(scores[:min(warmup, n)].mean())
+    record["warmup_episodes"] = int(min(warmup, n))
+  return record
+
+
+def best_within_budget(scores, cost_ratio, target: float) -> tuple[int, int]:
+  """(index of the best score among the candidates within the target, how many were
+  over it). The first of equal best scores wins: deterministic. The methods keep
+  every candidate in the budget; this makes sure of it for a cost that is not
+  monotone in the widths (a latency table), where the RL wall checks its actions
+  on a grid. If none fits (not expected), the best of all."""
+  within = np.asarray(cost_ratio) <= target + 1e-6
+  if not within.any():
+    logging.warning("no candidate is within the target %g; reporting the best of all", target)
+    return int(np.argmax(scores)), int(len(within))
+  return int(np.argmax(np.where(within, scores, -np.inf))), int((~within).sum())
+
+
+def top_distinct(scores, widths, cost_ratio, target: float, k: int) -> list[int]:
+  """Indices of the `k` best-scored distinct configurations within the target, best
+  first (a configuration scored twice counts once, with its better score; ties by order)."""
+  within = np.asarray(cost_ratio) <= target + 1e-6
+  order = np.argsort(-np.where(within, scores, -np.inf), kind="stable")
+  seen, picked = set(), []
+  for i in order:
+    key = tuple(int(w) for w in widths[i])
+    if key in seen or not within[i]:
+      continue
+    seen.add(key)
+    picked.append(int(i))
+    if len(picked) == k:
+      break
+  return picked
+
+
+def report_pick(selection, report) -> int:
+  """Position of the final pick among the re-scored: the best report score; a tie goes
+  to the better selection score, then to the earlier."""
+  selection, report = np.asarray(selection), np.asarray(report)
+  best = report.max()
+  tied = np.flatnonzero(report == best)
+  return int(tied[np.argmax(selection[tied])])
+
+
+def _finish(config, spec, env, method, log, target, workdir, rescore=None) -> dict:
+  n = int(log["count"])
+  widths, scores, macs_ratio = log["widths"][:n], log["scores"][:n], log["macs_ratio"][:n]
+  c = config.search
+  curves = curve_record(method, log, c.reward, method.population())
+  cost = env.cost
+  cost_ratio = cost.population_ratio(widths) if cost.name != "macs" else macs_ratio
+  best, over_budget = best_within_budget(scores, cost_ratio, target)
+  best_selection = float(scores[best])
+  rescored = []
+  if rescore is not None and c.rescore_top:
+    top = top_distinct(scores, widths, cost_ratio, target, c.rescore_top) or [best]
+    report = rescore(widths[top])
+    pick = report_pick(scores[top], report[c.reward])
+    rescored = [{"widths": [int(x) for x in widths[i]], "evaluation": int(i),
+                 "selection": float(scores[i]), "report": float(report[c.reward][j]),
+                 "report_top1": float(report["top1"][j])} for j, i in enumerate(top)]
+    best = top[pick]
+  best_widths = [int(w) for w in widths[best]]
+  result = {
+      "method": method.name,
+      "label": method.label,
+      "arch": spec.name,
+      "constraint": cost.name,
+      "target_ratio": float(target),
+      **({"target_macs_ratio": float(target)} if cost.name == "macs" else {}),
+      "cost_ratio": float(cost_ratio[best]),
+      "widths": best_widths,
+      "keep_ratios": [float(r) for r in channels.keep_ratios_from_widths(spec, best_widths)],
+      "group_names": [g.name for g in spec.groups],
+      "macs": int(costs.macs(spec, best_widths)),
+      "macs_ratio": float(macs_ratio[best]),
+      "params": int(costs.params(spec, best_widths)),
+      **({"latency_ms_predicted": float(cost.total(best_widths)),
+          "latency_ms_predicted_unpruned": cost.full,
+          "latency_ratio": float(cost_ratio[best])} if cost.name == "latency" else {}),
+      "reward": c.reward,
+      "best_reward": float(scores[best]),  # the pick's selection score
+      "best_selection_reward": best_selection,  # the best selection score of all
+      **({"selection_reward": float(scores[best]),
+          "report_reward": rescored[pick]["report"],
+          "report_top1": rescored[pick]["report_top1"],
+          "rescored": rescored} if rescored else {}),
+      "proxy_top1": float(log["top1"][best]),
+      "best_ties": int(np.sum(scores == scores[best])),  # ties broken by evaluation order
+      "over_budget": over_budget,  # candidates over the target, never chosen
+      "best_evaluation": best,
+      "evaluations": n,
+      "seed": int(config.seed),
+      "uniform_keep_ratio": float(methods.uniform_keep_ratio(env)),
+      **{k: v for k, v in curves.items() if k not in ("label", "method", "reward")},
+  }
+  if not distributed.is_primary():
+    return result
+  tag = _target_tag(target)
+  out_dir = os.path.join(workdir, STAGE)
+  rows = [{"widths": [int(x) for x in w], "macs_ratio": float(m), "reward": float(s),
+           "proxy_top1": float(t), "round": int(r),
+           **({} if cost.name == "macs" else {f"{cost.name}_ratio": float(x)})}
+          for w, m, s, t, r, x in zip(widths, macs_ratio, scores, log["top1"][:n],
+                                      log["round"][:n], cost_ratio)]
+  io_utils.write_jsonl(os.path.join(out_dir, f"candidates_{tag}.jsonl"), rows)
+  io_utils.write_json(os.path.join(out_dir, f"result_{tag}.json"), result)
+  io_utils.write_json(os.path.join(out_dir, f"curve_{method.label}_{tag}.json"), curves)
+  plots.search_curves_plot(plots.read_curves(out_dir, tag),
+                           os.path.join(workdir, "plots", f"search_curves_{tag}.png"),
+                           title=f"{spec.name} @ {tag} {plots.AXIS[cost.name]}")
+  uniform_widths = methods.uniform_widths(env)
+  plots.keep_ratio_plot(spec, env.fixed, best_widths, uniform_widths, result,
+                        os.path.join(workdir, "plots", f"keep_ratios_{tag}.png"))
+  plots.accuracy_vs_cost_plot(
+      cost_ratio, scores, best, target,
+      os.path.join(workdir, "plots", f"accuracy_vs_{cost.name}_{tag}.png"),
+      title=f"{method.label} @ {tag} {plots.AXIS[cost.name]}", ylabel=f"held-out {c.reward}",
+      xlabel=f"{plots.AXIS[cost.name]} ratio")
+  return result
+
+
+def scoring_parts(config, holdout):
+  """(selection, report): the held-out images that score candidates during the search,
+  and those that re-score its best (None when `search.rescore_top` is 0). The
+  selection part is the first `search.eval_examples` images (0: half of them with a
+  report part, else all), the report part the next `search.report_examples` (0: the
+  rest)."""
+  c = config.search
+  n = len(holdout)
+  if not c.rescore_top:
+    return data.head(holdout, c.eval_examples), None
+  chosen = c.eval_examples or n // 2
+  if chosen >= n:
+    raise UserError(f"search.eval_examples={c.eval_examples} leaves none of the {n} held-out "
+                    "images for re-scoring; lower it, raise dataset.holdout_size, or set "
+                    "search.rescore_top=0")
+  count = min(c.report_examples or n - chosen, n - chosen)
+  return (holdout.subset(np.arange(chosen)),
+          holdout.subset(np.arange(chosen, chosen + count)))
+
+
+def score_configurations(config, workdir: str, widths) -> dict:
+  """{metric: (P,) numpy} of the configurations `widths` (P, G), scored as the search
+  scores candidates (its recalibration and selection images) with W's PruningNet."""
+  widths = np.asarray(widths)
+  return sharding.run_on_mesh(
+      lambda cfg, w, mesh: _score_configurations(cfg, w, mesh, widths), config, workdir)
+
+
+def _score_configurations(config, workdir, mesh, widths) -> dict:
+  c = config.search
+  spec = spec_from_config(config)
+  pn_params, _ = artifacts.load_pruningnet(config, spec, workdir, mesh)
+  splits = datasets.load_splits(config.dataset, spec.resolution)
+  recal = data.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
+                                    seeds.seed(config, "recal_search"))
+  selection, _ = scoring_parts(config, splits.holdout)
+  eval_set = candidates.stack_eval_set(selection, c.eval_batch_size, config.dataset.worker_count)
+  recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
+  score_population = candidates.make_population_scorer(
+      pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk, mesh)
+  return score_population(pn_params, widths, recal, eval_set)
+
+
+def run(config, workdir: str) -> list[dict]:
+  """Searches (or resumes) each target; returns their results.
+  `config` is validated: gp_jax.main validates it once; call
+  `validation.validate(config)` first when calling a stage yourself."""
+  return sharding.run_on_mesh(_run, config, workdir)
+
+
+def _run(config, workdir, mesh) -> list[dict]:
+  c = config.search
+  spec = spec_from_config(config)
+  pn_params, pn_step = artifacts.load_pruningnet(config, spec, workdir, mesh)
+  cost = make_cost(config, spec, workdir)
+  if cost.name == "latency":  # reachable only known once the table is measured
+    validation.check_targets(config, spec, cost)
+  print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
+        f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
+  splits = datasets.load_splits(config.dataset, spec.resolution)
+  recal = data.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
+                                    seeds.seed(config, "recal_search"))
+  selection, report = scoring_parts(config, splits.holdout)
+  eval_set = candidates.stack_eval_set(selection, c.eval_batch_size, config.dataset.worker_count)
+  recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
+  pn_model = pruningnet_from_config(spec, config)
+  score_population = candidates.make_population_scorer(
+      pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk, mesh)
+  rescore = None
+  if report is not None:
+    report_set = sharding.put(candidates.stack_eval_set(
+        report, c.eval_batch_size, config.dataset.worker_count), sharding.replicated(mesh))
+    rescore = lambda w: score_population(pn_params, w, recal, report_set)  # noqa: E731
+    print(f"search: {len(selection)} held-out images score the candidates, {len(report)} "
+          f"others re-score the best {c.rescore_top}")
+  writer = MetricWriter(workdir, enabled=distributed.is_primary())
+  results = []
+  for i, target in enumerate(c.targets):
+    path = os.path.join(workdir, STAGE, f"result_{_target_tag(target)}.json")
+    if os.path.exists(path):
+      previous = io_utils.read_json(path)
+      label = methods.method_label(c)
+      if (previous.get("label", previous.get("method")) == label
+          and previous.get("seed") == config.seed
+          and previous.get("constraint", "macs") == cost.name):
+        print(f"search: {path} exists; skipping (delete it to search again)")
+        results.append(previous)
+        continue
+      raise UserError(f"{path} holds a {previous.get('label', previous.get('method'))} result "
+                      f"(seed {previous.get('seed')}, {previous.get('constraint', 'macs')} "
+                      f"budget); use a new --workdir for {label} under {cost.name}")
+    results.append(search_target(config, spec, target, pn_model, pn_params,
+                                 score_population, recal, eval_set, workdir, writer, 0, cost,
+                                 rescore))
+  writer.close()
+  if distributed.is_primary():
+    first = results[0]
+    io_utils.write_json(os.path.join(workdir, STAGE, artifacts.RESULT_FILE), first)
+    src = os.path.join(workdir, STAGE, f"candidates_{_target_tag(c.targets[0])}.jsonl")
+    with open(src) as f:
+      io_utils.write_text(os.path.join(workdir, STAGE, "candidates.jsonl"), f.read())
+  for r in results:
+    greedy = r.get("greedy_rewards") or []
+    learning = (f"; warm-up mean {r['warmup_mean']:.4f}, last greedy {greedy[-1]:.4f}"
+                if greedy and "warmup_mean" in r else "")
+    constraint = r.get("constraint", "macs")
+    predicted = (f", predicted {r['latency_ms_predicted']:.2f} ms"
+                 if "latency_ms_predicted" in r else "")
+    target = costs.target_ratio(r)
+    unseen = (f", {r['report_reward']:.4f} on {r['reward']} of the unseen report images"
+              if "report_reward" in r else "")
+    print(f"search: {r.get('label', r['method'])} @ {target:g} {constraint}: best "
+          f"{r.get('reward', 'top1')} {r.get('best_reward', r['proxy_top1']):.4f}{unseen} (proxy "
+          f"top-1 {r['proxy_top1']:.3f}) at {constraint} ratio "
+          f"{r.get('cost_ratio', r['macs_ratio']):.3f}{predicted}, MACs ratio "
+          f"{r['macs_ratio']:.3f} ({r['evaluations']} evaluations{learning})")
+  return results
