@@ -15,9 +15,9 @@ images held out for the search; PruningNet 2 epochs of the other 55,000 (batch
 64, lr 0.1 cosine, 1,719 steps); search 300 candidates (AMC's 100 warm-up
 episodes + 200), each recalibrated on 128 training images and scored on 1,000
 held-out ones; retrain from scratch on all 60,000 for 2 epochs (1,875 steps).
-The whole pipeline took 25.5 minutes on a 2-core AMD EPYC (2026-11-26):
-PruningNet 4.7 min, search 3.7 min (300 candidates and 75 greedy-policy scores,
-0.55 s each), retraining 4.2-4.8 min per network (pruned, uniform, unpruned).
+Expected: the whole pipeline in about 25 minutes on a 2-core AMD EPYC (PruningNet
+about 5, search about 4, each of the three retrains about 5); retrained test top-1
+around 84-88% at 0.3 MACs (RANKING.md and STUDY.md have the measured spread).
 """
 from gp_jax import fashion_mnist
 from gp_jax.default_config import apply_smoke, base_config, parse_arg, set_training

@@ -1,17 +1,15 @@
 """Fixtures shared by the stage tests: a tiny digits config and one trained PruningNet.
 
-The suite is bound by XLA compilation on one core (a 2-core EPYC spends three
-quarters of a smoke run compiling), so before jax is imported, here and in every
-process a test starts (they inherit the environment):
+The suite is bound by XLA compilation on one core (most of a smoke run is
+compiling), so before jax is imported, here and in every process a test starts
+(they inherit the environment):
 - XLA's backend optimisations are off: the tests check what the programs compute,
-  not how fast, and compiling without them took 0.64x the time for the ResNet-50
-  smoke PruningNet stage. `make bench` and every user run keep them on.
+  not how fast, and compiling without them takes markedly less time. `make bench`
+  and every user run keep them on.
 - XLA:CPU's older loop emitters compile the fusions (`--xla_cpu_use_fusion_emitters
-  =false`): with the optimisations off, the smoke configs' PruningNet stage compiled
-  in 0.71x (MobileNetV2), 0.79x (ResNet-50) and 0.88x (ResNet-56) the time, and the
-  suite took 12.0 instead of 13.9 minutes (2-core AMD EPYC, 2026-12-01). With the
-  optimisations on they compiled no faster or slower (1.5x, ResNet-56), so user
-  runs keep XLA's default.
+  =false`): with the optimisations off they compile the smoke configs' PruningNet
+  stages faster and shorten the whole suite; with the optimisations on they do not
+  help (BENCHMARKS.md table 9), so user runs keep XLA's default.
 - one persistent compilation cache serves the whole session, fresh each session,
   so a program compiled by one test or subprocess (the resume and multi-process
   tests rerun the same pipeline) is loaded, not compiled again.
