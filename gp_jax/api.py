@@ -21,9 +21,8 @@ from typing import Any
 import ml_collections
 
 from gp_jax import datasets, io_utils, models, validation, workdir_lock
-from gp_jax.artifacts import RETRAIN, input_norm_from_record
+from gp_jax.artifacts import RETRAIN, input_norm_from_record, load_network
 from gp_jax.errors import UserError, unknown_name
-from gp_jax.evaluate import load_network
 from gp_jax.stages import eval as eval_stage, pruningnet, retrain, search
 
 # name -> run(config, workdir), in pipeline order

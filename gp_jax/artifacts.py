@@ -19,11 +19,11 @@ import jax
 from gp_jax import checkpoints, costs, datasets, io_utils, optim, seeds, sharding
 from gp_jax.architectures import get_spec
 from gp_jax.errors import UserError
+from gp_jax.network_files import NETWORK_FILE, locate_network  # noqa: F401
 from gp_jax.pruningnet import create_state, pruningnet_from_config
 
 PRUNINGNET, SEARCH, RETRAIN = "pruningnet", "search", "retrain"
 RESULT_FILE = "result.json"
-NETWORK_FILE = "network.json"
 
 
 def load_pruningnet(config, spec, workdir, mesh=None):
@@ -98,3 +98,27 @@ def spec_from_record(record: dict):
   return get_spec(record["arch"], num_classes=int(facts["num_classes"]),
                   resolution=int(record["resolution"]), in_channels=int(facts["channels"]),
                   width_multiplier=float(record["width_multiplier"]))
+
+
+def load_network(path: str):
+  """(spec, widths, variables, record, step) of a retrained network."""
+  directory, step = locate_network(path)
+  record = io_utils.read_json(os.path.join(directory, NETWORK_FILE))
+  spec = spec_from_record(record)
+  widths = tuple(record["widths"])
+  ckpts = checkpoints.Checkpoints(directory, owner=False)
+  if step is None:  # the newest readable checkpoint
+    saved, step = ckpts.restore_latest(None)
+  elif step in ckpts.steps():
+    try:
+      saved = ckpts.restore(step)
+    except Exception as e:  # pylint: disable=broad-except  # truncated or foreign
+      raise UserError(f"cannot read checkpoint {step} in {directory} ({type(e).__name__}); "
+                      "pass another step or retrain") from None
+  else:
+    saved = None
+  if saved is None:
+    raise UserError(f"no checkpoint {'' if step is None else step} in {directory}; "
+                    "run the retrain stage first")
+  variables = {"params": saved["params"], "batch_stats": saved["batch_stats"]}
+  return spec, widths, variables, record, step

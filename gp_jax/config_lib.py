@@ -8,7 +8,7 @@ from gp_jax.search.env import PruningEnv
 from gp_jax.spec import ArchSpec
 
 # The retrain stage's choices (validation checks the config against them).
-INITS = ("scratch", "pruningnet")  # retrain.init: where a retrained network starts
+INITS = ("scratch", "pruningnet", "checkpoint")  # retrain.init: where a retrained net starts
 BASELINES = ("", "uniform")        # retrain.baseline: the role trained beside `pruned`
 
 

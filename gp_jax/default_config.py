@@ -11,7 +11,7 @@ from typing import Any
 
 import ml_collections
 
-from gp_jax import candidates, costs, datasets, optim
+from gp_jax import candidates, costs, datasets, importance, optim
 from gp_jax.config_lib import BASELINES, INITS
 from gp_jax.config_rules import (Rule, boolean, choice, fractions, integer, mesh_axis, number,
                                  patterns, range_pair, ratios, text)
@@ -186,7 +186,19 @@ FIELDS: tuple[Field, ...] = (
     Field("search.evolution.mutation_prob", 0.1, number(0, 1)),
 
     Field("retrain.init", "scratch", choice(INITS),
-          "scratch (as MetaPruning) | pruningnet (generated weights)"),
+          "scratch (as MetaPruning) | pruningnet (generated weights) | checkpoint (a "
+          "trained full network, its most important channels kept: retrain.init_checkpoint)"),
+    Field("retrain.init_checkpoint", "", _path("a checkpoint directory (or '')"),
+          "retrain.init=checkpoint: W/retrain/unpruned of a run of the same network"),
+    # Li et al. 2017 (filter L1 norms) | Liu et al. 2017 (network slimming: BN scales)
+    Field("retrain.importance", "l1", choice(importance.METHODS),
+          "which channels a pruned checkpoint keeps: l1 (kernel norms) | bn_scale"),
+    # Hinton et al. 2015: soft targets at temperature T, weighted against the labels.
+    Field("retrain.distill.teacher", "", _path("'', 'unpruned' or a checkpoint directory"),
+          "'' | unpruned (trained first in this run) | W/retrain/<role> of another run"),
+    Field("retrain.distill.weight", 0.9, number(0, 1),
+          "loss = (1 - weight) * cross-entropy + weight * T^2 * KL(teacher || student)"),
+    Field("retrain.distill.temperature", 4.0, number(0, 100, low_open=True)),
     Field("retrain.baseline", "uniform", choice(BASELINES),
           '"" | uniform: also train the uniform net at the same cost'),
     Field("retrain.unpruned", True, boolean(),

@@ -18,49 +18,13 @@ import ml_collections
 import numpy as np
 from absl import flags
 
-from gp_jax import checkpoints, cli, data, datasets, distributed, io_utils, models, workdir_lock
+from gp_jax import cli, data, datasets, distributed, io_utils, models, workdir_lock
 from gp_jax.errors import UserError
-from gp_jax.artifacts import (NETWORK_FILE, RETRAIN, input_norm_from_record,
-                              spec_from_record)
+from gp_jax.artifacts import (NETWORK_FILE, RETRAIN, input_norm_from_record, load_network,  # noqa: F401
+                              locate_network)
 from gp_jax.timing import host_cpu, measure_latency_ms
 
 ROLES = ("pruned", "uniform", "unpruned")
-
-
-def _locate(path: str) -> tuple[str, int | None]:
-  """(network directory, step or None for the latest) for a role or step directory."""
-  path = os.path.abspath(path)
-  if os.path.exists(os.path.join(path, NETWORK_FILE)):
-    return path, None
-  parent, leaf = os.path.split(path)
-  if leaf.isdigit() and os.path.exists(os.path.join(parent, NETWORK_FILE)):
-    return parent, int(leaf)
-  raise UserError(f"{path} is not a retrain checkpoint (no {NETWORK_FILE} in it or its "
-                  "parent); pass W/retrain/<pruned|uniform|unpruned>[/<step>]")
-
-
-def load_network(path: str):
-  """(spec, widths, variables, record, step) of a retrained network."""
-  directory, step = _locate(path)
-  record = io_utils.read_json(os.path.join(directory, NETWORK_FILE))
-  spec = spec_from_record(record)
-  widths = tuple(record["widths"])
-  ckpts = checkpoints.Checkpoints(directory, owner=False)
-  if step is None:  # the newest readable checkpoint
-    saved, step = ckpts.restore_latest(None)
-  elif step in ckpts.steps():
-    try:
-      saved = ckpts.restore(step)
-    except Exception as e:  # pylint: disable=broad-except  # truncated or foreign
-      raise UserError(f"cannot read checkpoint {step} in {directory} ({type(e).__name__}); "
-                      "pass another step or retrain") from None
-  else:
-    saved = None
-  if saved is None:
-    raise UserError(f"no checkpoint {'' if step is None else step} in {directory}; "
-                    "run the retrain stage first")
-  variables = {"params": saved["params"], "batch_stats": saved["batch_stats"]}
-  return spec, widths, variables, record, step
 
 
 def test_split(record: dict, spec):

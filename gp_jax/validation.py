@@ -14,7 +14,7 @@ from typing import Any
 
 import ml_collections
 
-from gp_jax import channels, costs, datasets, sharding
+from gp_jax import channels, costs, datasets, network_files, sharding
 from gp_jax.config_lib import fixed_groups_from_config, make_cost, make_env, spec_from_config
 from gp_jax.default_config import rules
 from gp_jax.errors import UserError, unknown_name
@@ -81,6 +81,14 @@ def check_relations(config) -> None:
   if p.distill == "inplace" and not p.sandwich:
     raise UserError("pruningnet.distill=inplace needs pruningnet.sandwich=True (the largest "
                     "configuration is the teacher)")
+  r = config.retrain
+  if r.init == "checkpoint":
+    if not r.init_checkpoint:
+      raise UserError("retrain.init=checkpoint needs retrain.init_checkpoint=W/retrain/unpruned "
+                      "(a trained full network of the same architecture)")
+    network_files.check_fits(r.init_checkpoint, spec, "retrain.init_checkpoint", True)
+  if r.distill.teacher not in ("", "unpruned"):
+    network_files.check_fits(r.distill.teacher, spec, "retrain.distill.teacher", False)
   s = config.search
   if s.rescore_top and (s.eval_examples or holdout // 2) >= holdout:
     raise UserError(f"search.eval_examples ({s.eval_examples}) leaves none of the {holdout} "

@@ -102,3 +102,19 @@ def test_own_data_keeps_the_data_resolution_and_says_when_pinned(tmp_path, capsy
   from gp_jax.errors import UserError
   with pytest.raises(UserError, match="needs the data"):
     own_data.get_config()
+
+
+def test_the_dependency_ranges_admit_the_pinned_versions():
+  import tomllib
+  from packaging.requirements import Requirement
+  from packaging.utils import canonicalize_name
+  with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+    project = tomllib.load(f)["project"]
+  with open(os.path.join(ROOT, "constraints.txt")) as f:
+    pins = dict((canonicalize_name(line.split("==")[0]), line.split("==")[1].strip())
+                for line in f if "==" in line and not line.startswith("#"))
+  deps = [Requirement(d) for d in project["dependencies"]]
+  assert len(deps) >= 10
+  for r in deps:
+    pinned = pins[canonicalize_name(r.name)]
+    assert r.specifier.contains(pinned, prereleases=True), (r, pinned)

@@ -128,3 +128,99 @@ def test_export_cli_writes_checked_artifacts_and_their_latencies(retrained):
   shape = [2] + info["input"]["shape"][1:]
   logits = jax.export.deserialize(bytearray(blob)).call(np.zeros(shape, info["input"]["dtype"]))
   assert logits.shape == (2, 10)
+
+
+def test_distillation_loss_mixes_labels_and_soft_targets():
+  import jax.numpy as jnp
+  from gp_jax import losses, models, optim
+  logits = jnp.array([[2.0, 0.5, -1.0]])
+  assert float(losses.distillation(logits, logits, 4.0)) == pytest.approx(0.0, abs=1e-6)
+  other = jnp.array([[0.0, 3.0, 0.0]])
+  assert float(losses.distillation(logits, other, 4.0)) > 0
+  assert jnp.all(jax.grad(lambda t: losses.distillation(logits, t, 2.0))(other) == 0)
+  # In the retrain step: weight 0 is the labels alone, weight 1 the teacher alone.
+  config = tiny_config()
+  spec = spec_from_config(config)
+  student = models.ConvNet(spec, tuple(spec.max_widths))
+  teacher = models.ConvNet(spec, tuple(spec.max_widths))
+  from tests.helpers import random_variables
+  s_vars, t_vars = random_variables(student, 0), random_variables(teacher, 1)
+  batch = {"image": jnp.asarray(np.random.default_rng(0).normal(size=(4, 16, 16, 1)),
+                                jnp.float32), "label": jnp.array([0, 1, 2, 3])}
+  tx = optim.make_optimizer(config.retrain, 4)
+  schedule = optim.learning_rate_schedule(config.retrain, 4)
+  state = retrain_stage.RetrainState.create(apply_fn=student.apply, params=s_vars["params"],
+                                            tx=tx, batch_stats=s_vars["batch_stats"],
+                                            teacher=t_vars)
+  s_logits, _ = student.apply(s_vars, batch["image"], train=True, mutable=["batch_stats"])
+  t_logits = teacher.apply(t_vars, batch["image"], train=False)
+  for weight, expected in (
+      (0.0, losses.classification(s_logits, batch["label"], 10, 0.0)[0]),
+      (1.0, losses.distillation(s_logits, t_logits, 3.0))):
+    step = retrain_stage.make_train_step(student, 10, 0.0, schedule, teacher, weight, 3.0)
+    _, metrics = step(state, batch)
+    assert float(metrics["loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def _workdir_with_result(source, target):
+  os.makedirs(os.path.join(target, "search"))
+  with open(os.path.join(source, "search", "result.json")) as f:
+    result = f.read()
+  with open(os.path.join(target, "search", "result.json"), "w") as f:
+    f.write(result)
+
+
+def test_prune_a_trained_network_and_distil_from_the_unpruned(retrained, tmp_path):
+  from gp_jax import importance, validation
+  _, workdir = retrained
+  trained = os.path.join(workdir, "retrain", "unpruned")
+  config = tiny_config()
+  r = config.retrain
+  r.baseline, r.unpruned = "", False
+  r.init, r.init_checkpoint = "checkpoint", trained
+  r.learning_rate, r.weight_decay, r.momentum = 1e-9, 0.0, 0.0  # the start, barely moved
+  r.distill.teacher = "unpruned"
+  validation.validate(config)
+  spec = spec_from_config(config)
+  w = str(tmp_path / "w")
+  _workdir_with_result(workdir, w)
+  records = retrain_stage.networks_to_train(config, spec, artifacts.read_search_result(spec, w), w)
+  assert [x["role"] for x in records] == ["unpruned", "pruned"]  # the teacher first
+  retrain_stage.run(config, w)
+  _, widths, pruned, _, _ = artifacts.load_network(os.path.join(w, "retrain", "pruned"))
+  _, _, full, _, _ = artifacts.load_network(trained)
+  expected = importance.prune_variables(full, spec, widths, "l1")
+  for a, b in zip(jax.tree.leaves(pruned["params"]), jax.tree.leaves(expected["params"])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+  assert os.path.exists(os.path.join(w, "retrain", "unpruned", "network.json"))
+
+
+def test_bad_teacher_or_init_checkpoint_is_one_line(retrained, tmp_path):
+  from gp_jax import validation
+  from gp_jax.errors import UserError
+  _, workdir = retrained
+  config = tiny_config()
+  config.retrain.init = "checkpoint"
+  with pytest.raises(UserError, match="needs retrain.init_checkpoint"):
+    validation.validate(config)
+  config.retrain.init_checkpoint = str(tmp_path / "nope")
+  with pytest.raises(UserError, match="is not a retrain checkpoint"):
+    validation.validate(config)
+  config.retrain.init_checkpoint = os.path.join(workdir, "retrain", "pruned")
+  with pytest.raises(UserError, match=r"layer \S+ has \d+ channels there"):
+    validation.validate(config)
+  config.retrain.init = "scratch"
+  other = tmp_path / "other"
+  other.mkdir()
+  with open(os.path.join(workdir, "retrain", "unpruned", "network.json")) as f:
+    record = json.load(f)
+  record["num_classes"] = 3
+  (other / "network.json").write_text(json.dumps(record))
+  config.retrain.distill.teacher = str(other)
+  with pytest.raises(UserError, match="num_classes=3"):
+    validation.validate(config)
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.main", "--config=tests/tiny_config.py",
+                         f"--workdir={tmp_path}/w", f"--config.retrain.distill.teacher={other}"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+  assert str(other) in proc.stderr and not os.path.exists(tmp_path / "w")

@@ -73,7 +73,7 @@ def make_population_scorer(model, vmap_chunk: int = 0, mesh=None):
   `recal_images` and `eval_set` must then be replicated global arrays,
   `sharding.put`). A population is scored block by block, its last block padded
   with copies of its first candidate. A vmapped conv over per-candidate weights
-  becomes a grouped convolution, fast on GPU/TPU but about 8x slower than a plain
+  becomes a grouped convolution, fast on GPU/TPU but several times slower than a plain
   conv on CPU, so `vmap_chunk` 0 picks 1 on CPU (one candidate per device and
   call: the search's population and its single greedy candidate share one
   compiled program) and the whole population elsewhere (one call; a population of

@@ -36,8 +36,8 @@ def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
   """(images (1797, 8, 8) with values 0..16, labels) of scikit-learn's bundled digits.
 
   Read with numpy from the file scikit-learn ships: importing scikit-learn to load
-  it took 0.9 s of every run's start (2-core AMD EPYC). Where that file is not,
-  scikit-learn loads it.
+  it costs most of a second of every run's start, and the test suite starts runs
+  dozens of times. Where that file is not, scikit-learn loads it.
   """
   found = importlib.util.find_spec("sklearn")  # finds the package without importing it
   for root in (found.submodule_search_locations or []) if found else []:

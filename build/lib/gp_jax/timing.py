@@ -30,7 +30,7 @@ def measure_latency_ms(call, image_shape, batch: int, runs: int,
 
 
 def host_cpu() -> str:
-  """The host CPU's model name (a time measured on an EPYC is not a Xeon's)."""
+  """The host CPU's model name (times measured on different CPU models do not compare)."""
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:

@@ -8,14 +8,12 @@ process whose backend has not started yet: `gp_jax.main` calls it first thing.
 `config.cpu_low_memory = True` compiles every program for a lower peak memory:
 copy insertion with region analysis (no defensive copies of donated parameters
 that are read after their update is scheduled) and the sequential scheduler
-instead of the concurrency-optimised one (fewer buffers live at once). On
-ResNet-50's PruningNet (batch 8, 224x224, one CPU device) the step's
-temporaries fall from 1.93 to 0.95 GiB, the random init's from 4.36 to 0.84 GiB,
-and the step ran 1.13x faster; MobileNetV2's 1.16x faster at 0.83x the peak
-RSS. The digits step (32x32, batch 128) ran 0.79x and 0.87x as fast with them on
-two 2-core EPYCs and 1.46x faster on a slower one (BENCHMARKS.md, table 1 and its
-note), and 1.04x at the demo's 16x16, batch 64, so the digits config leaves them off. The flags are for
-the CPU only; other backends ignore them.
+instead of the concurrency-optimised one (fewer buffers live at once). On the
+large ImageNet PruningNets (ResNet-50, MobileNetV2) it halves the step's
+temporaries and runs the step faster; on the small digits network it is as often
+slower as faster, so the digits config leaves it off (BENCHMARKS.md tables 1-2
+and 5 have the figures per network and machine). The flags are for the CPU only;
+other backends ignore them.
 
 Per program, `run_unoptimised` compiles a program that runs once (a random
 initialisation) without XLA's optimisations: optimising the many threefry draws

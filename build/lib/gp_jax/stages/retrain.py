@@ -83,8 +83,8 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
       apply_fn=model.apply, params=v["params"], tx=tx, batch_stats=v["batch_stats"])
   replicated = sharding.replicated(mesh)
   # The state is created once: its program is compiled unoptimised. Optimised, the
-  # random init of the demo's networks compiled in 4.4-8.4 s, longer than their
-  # train steps (2.8-4.4 s); unoptimised in 1.5-2.3 s (2-core AMD EPYC).
+  # many random draws of a network's init took longer to compile than its train step,
+  # for a program that runs once.
   if c.init == "pruningnet" and role != "unpruned":
     variables = pruningnet_variables(config, spec, widths, workdir, splits, mesh)
     state = xla_flags.run_unoptimised(create, variables, out_shardings=replicated)
