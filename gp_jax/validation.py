@@ -94,6 +94,9 @@ def check_relations(config) -> None:
     raise UserError(f"search.eval_examples ({s.eval_examples}) leaves none of the {holdout} "
                     "held-out images to re-score the best candidates; lower it, raise "
                     "dataset.holdout_size, or set search.rescore_top=0")
+  if s.rl.scalars != "all" and s.method not in ("graph_rl", "amc"):
+    raise UserError(f"search.rl.scalars={s.rl.scalars} is for the RL methods (graph_rl, amc), "
+                    f"not {s.method}; drop it")
   if s.rl.state and s.method not in ("graph_rl", "amc"):
     raise UserError(f"search.rl.state={s.rl.state} is for the RL methods (graph_rl, amc), "
                     f"not {s.method}; drop it")

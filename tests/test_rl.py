@@ -7,26 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import channels, io_utils
-from gp_jax.config_lib import make_env, spec_from_config
-from gp_jax.pruningnet import PruningNet, pruningnet_from_config
-from gp_jax.search import baselines, methods
-from gp_jax.search.base import SearchContext, stream_seed
+from benchmarks import agent as agent_bench
+from benchmarks.agent import context
+from gp_jax import io_utils
+from gp_jax.search import methods
+from gp_jax.search.base import stream_seed
 from gp_jax.stages import search as search_stage
 from tests.conftest import link_pruningnet, tiny_config
-
-GRID = np.linspace(0.1, 1, 31)
-
-
-def context(config, target=0.5, seed=0):
-  spec = spec_from_config(config)
-  env = make_env(config, spec, target)
-  model = pruningnet_from_config(spec, config)
-  # A freshly initialised GCN: the synthetic reward does not need a trained one.
-  params = model.init(jax.random.key(1), jnp.asarray(spec.max_widths),
-                      method=PruningNet.embeddings)["params"]
-  return SearchContext(env, config.search, seed, GRID, model, params)
-
 
 def test_methods_draw_from_their_own_streams():
   config = tiny_config()
@@ -62,35 +49,9 @@ def test_greedy_rollout_is_noise_free_and_reuses_the_rounds_program():
   assert method._rollout._cache_size() == 1  # the round's and the greedy's: one program
 
 
-def synthetic_search(label: str, episodes: int, seed: int = 0, warmup: int = 100):
-  """RL against reward = -mean |keep-ratio - target| over the groups, with a target
-  configuration inside the MACs window (so the optimum, reward 0, is reachable)."""
-  config = tiny_config()
-  c = config.search
-  c.evaluations, c.rl.episodes_per_round = episodes, 4
-  c.rl.hidden, c.rl.batch_size = 300, 64  # AMC's sizes (the tiny config shrinks them)
-  c.rl.warmup_episodes = warmup
-  c.method, _, c.rl.state = label.partition("+")
-  ctx = context(config, seed=seed)
-  env, spec = ctx.env, ctx.env.spec
-  rs = baselines.RandomSearch(env, 1, 1, 123, GRID)
-  goal_widths = rs.genes_to_widths(rs.sample_genes(np.random.default_rng(5), 1))[0]
-  goal = np.asarray(channels.keep_ratios_from_widths(spec, goal_widths))[env.free_groups]
-
-  def reward(widths):
-    ratios = np.stack([np.asarray(channels.keep_ratios_from_widths(spec, w))[env.free_groups]
-                       for w in widths])
-    return -np.abs(ratios - goal).mean(1)
-
-  method = methods.build_method(c.method, ctx)
-  state = method.init_state()
-  rewards, greedy = [], []
-  for r in range(method.num_rounds()):
-    widths, extra = method.propose(state, r, None)
-    rewards.extend(reward(widths))
-    state = method.observe(state, r, widths, reward(widths), extra)
-    greedy.append(float(reward(method.greedy(state))[0]))
-  return np.asarray(rewards), np.asarray(greedy)
+def synthetic_search(label: str, episodes: int, seed: int = 0, warmup: int = 100, **rl):
+  """benchmarks.agent's reward of known optimum, on the tiny config."""
+  return agent_bench.synthetic_search(label, episodes, seed, warmup, config=tiny_config(), **rl)
 
 
 @pytest.mark.parametrize("label", ["amc", "graph_rl"])
@@ -123,3 +84,45 @@ def test_reward_can_be_the_held_out_loss(trained_workdir, tmp_path):
   assert result["best_ties"] == rewards.count(max(rewards)) >= 1
   # The first of equal best rewards is chosen.
   assert result["best_evaluation"] == rewards.index(max(rewards))
+
+
+def test_amc_options_change_the_agent_as_documented():
+  from gp_jax.search import ddpg
+  config = tiny_config()
+  c = config.search.rl
+  c.episodes_per_round = 4
+  c.critic_action, c.output_init, c.action_range = "first", "default", "unit"
+  c.replay_sampling, c.reward_norm, c.scalars = "without_replacement", "std", "no_step"
+  method = methods.build_method("graph_rl", context(config))
+  assert method.label == "graph_rl+no_step" == methods.method_label(config.search)
+  base = methods.build_method("graph_rl", context(tiny_config()))
+  assert method.state_dim == base.state_dim - 1  # t/T left out
+  assert method.stream == base.stream  # a paired control: the same random stream
+  state = method.init_state()
+  critic = state["agent"].critic
+  assert {"Dense_0", "Dense_1"} <= set(critic) and critic["Dense_1"]["kernel"].shape == (1, 16)
+  out_kernel = np.abs(np.asarray(state["agent"].actor["Dense_2"]["kernel"]))
+  assert out_kernel.max() > 3e-3 * 2  # PyTorch's default, not AMC's unused init_w
+  widths, extra = method.propose(state, 0, None)
+  env = method.env
+  ratio = env.cost.population_ratio(widths)
+  assert ((ratio <= 0.5 + 1e-6) & (ratio >= 0.5 - env.tolerance - 0.02)).all()
+  assert (extra["actions"] >= env.lower_bound - 1e-6).all()  # the wall clipped [0, 1] up
+  # Replay without replacement: no transition twice in a batch.
+  replay = ddpg.replay_init(50, 3)
+  replay = ddpg.replay_add(replay, {"state": np.zeros((50, 3)), "action": np.arange(50.0),
+                                    "reward": np.zeros(50), "next_state": np.zeros((50, 3)),
+                                    "done": np.zeros(50)})
+  batches = ddpg.replay_sample(replay, np.random.default_rng(0), 20, 40, replacement=False)
+  assert all(len(set(b)) == 40 for b in batches["action"])
+  with_repeats = ddpg.replay_sample(replay, np.random.default_rng(0), 20, 40)
+  assert any(len(set(b)) < 40 for b in with_repeats["action"])
+  # Reward normalisation by a running std: rewards of any scale reach the critic alike.
+  agent = ddpg.DDPG(3, hidden=8, lower_bound=0.1, actor_lr=1e-3, critic_lr=1e-3, tau=0.01,
+                    discount=0.0, reward_norm="std")
+  a = agent.init(jax.random.key(0))
+  batch = {"state": jnp.zeros((16, 3)), "action": jnp.full((16,), 0.5),
+           "reward": jnp.linspace(0, 100, 16), "next_state": jnp.zeros((16, 3)),
+           "done": jnp.ones(16)}
+  a2, _ = agent.update(a, batch)
+  assert float(a2.reward_var) == pytest.approx(float(jnp.var(batch["reward"])), rel=1e-5)
