@@ -16,7 +16,7 @@ import os
 
 import jax
 
-from gp_jax import checkpoints, costs, datasets, io_utils, optim, seeds, sharding
+from gp_jax import checkpoints, constraints, costs, datasets, io_utils, optim, seeds, sharding
 from gp_jax.architectures import get_spec
 from gp_jax.errors import UserError
 from gp_jax.network_files import NETWORK_FILE, locate_network  # noqa: F401
@@ -61,8 +61,8 @@ def network_record(config, spec, widths, role: str, method: str, cost=None) -> d
   config (and, under a latency budget, its predicted latency, which eval sets beside
   the measured)."""
   widths = [int(w) for w in widths]
-  predicted = ({"latency_ms_predicted": float(cost.total(widths))}
-               if cost is not None and cost.name == "latency" else {})
+  predicted = ({} if cost is None else
+               constraints.get(cost.name).record_fields(cost, widths))
   return {
       "role": role, "method": method, "arch": config.model.arch,
       "width_multiplier": float(config.model.width_multiplier),

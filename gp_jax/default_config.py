@@ -11,11 +11,11 @@ from typing import Any
 
 import ml_collections
 
-from gp_jax import candidates, costs, datasets, importance, optim
+from gp_jax import candidates, constraints, datasets, importance, optim
 from gp_jax.config_lib import BASELINES, INITS
 from gp_jax.config_rules import (Rule, boolean, choice, fractions, integer, mesh_axis, number,
                                  patterns, range_pair, ratios, text)
-from gp_jax.search.methods import METHODS, RL_STATES
+from gp_jax.search.methods import METHODS, RL_SCALARS, RL_STATES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +120,7 @@ FIELDS: tuple[Field, ...] = (
     Field("pruningnet.eval_batch_size", 100, integer()),
 
     Field("search.method", "graph_rl", choice(METHODS), " | ".join(METHODS)),
-    Field("search.constraint", "macs", choice(costs.CONSTRAINTS),
+    Field("search.constraint", "macs", choice(constraints.NAMES),
           "what the budget counts; latency is predicted on this device from "
           "W/latency_table.json (gp_jax/latency.py, `latency.*`)"),
     Field("search.targets", (0.5,), ratios(),
@@ -190,7 +190,7 @@ FIELDS: tuple[Field, ...] = (
           "replay batches (AMC's memory: without replacement)"),
     Field("search.rl.reward_norm", "baseline", choice(("baseline", "std")),
           "baseline: minus a moving average (AMC) | std: also over a moving std"),
-    Field("search.rl.scalars", "all", choice(("all", "no_step", "none")),
+    Field("search.rl.scalars", "all", choice(RL_SCALARS),
           "the environment's scalars in the state; controls: no_step (no t/T) | none"),
     Field("search.rl.macs_reward", 0.0, number(-100, 100),
           "reward = score + macs_reward * MACs ratio (AMC: 0)"),

@@ -4,6 +4,7 @@ outputs through `gp_jax.artifacts`, the workdir's layout), and the layers of the
 layers of docs/design.md read top-down: library -> artifacts -> the workdir's readers
 (stages, evaluate, export) -> entry points."""
 import ast
+import re
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -115,3 +116,18 @@ def test_layers_import_only_from_the_layers_above():
   graph = import_graph()
   upward = [(m, e) for m, edges in graph.items() for e in edges if layer(e) > layer(m)]
   assert not upward
+
+
+def test_constraints_are_named_only_in_their_registry():
+  """Adding a constraint is one module in gp_jax/constraints/: no other module
+  branches on a constraint's name."""
+  pattern = re.compile(r"""(cost\.name|constraint)\s*[!=]=|[!=]=\s*["'](macs|params|latency)["']""")
+  found = []
+  for name, path in _modules().items():
+    if name.startswith("gp_jax.constraints"):
+      continue
+    with open(path, encoding="utf-8") as f:
+      found += [f"{name}:{i}" for i, line in enumerate(f, 1) if pattern.search(line)]
+  assert not found
+  from gp_jax import constraints
+  assert set(constraints.NAMES) == {"macs", "params", "latency"}

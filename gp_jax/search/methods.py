@@ -26,6 +26,9 @@ METHODS = {
     "uniform": baselines.Uniform,
 }
 RL_STATES = rl.STATES
+RL_SCALARS = tuple(rl.SCALARS)
+# The methods that take the `search.rl.*` options (validation asks here).
+RL_METHODS = tuple(name for name, cls in METHODS.items() if issubclass(cls, rl.RLSearch))
 uniform_widths = baselines.uniform_widths
 uniform_keep_ratio = baselines.uniform_keep_ratio
 
