@@ -118,3 +118,14 @@ def test_the_dependency_ranges_admit_the_pinned_versions():
   for r in deps:
     pinned = pins[canonicalize_name(r.name)]
     assert r.specifier.contains(pinned, prereleases=True), (r, pinned)
+
+
+def test_reading_a_config_imports_no_jax():
+  code = ("import sys; sys.path.insert(0, '.')\n"
+          + "".join(f"import configs.{name}\n" for name in CONFIGS)
+          + "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'jax', 'flax', 'optax', 'orbax', 'grain', 'tensorflow_datasets'}))")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip() == "[]"
