@@ -46,12 +46,6 @@ VARIANTS = {
     "scalars=no_step (control)": {"scalars": "no_step"},
 }
 
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Agent seeds per variant.")
-_EPISODES = flags.DEFINE_integer("episodes", 400, "Episodes per search.")
-_VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Variants to run.")
-_JSON = flags.DEFINE_string("json", "study.json", "Where the figures go (key 'agent').")
-_OUTPUT = flags.DEFINE_string("output", "STUDY.md", "The page whose agent section is rendered.")
-_RENDER = flags.DEFINE_bool("render", False, "Only render the section from the JSON.")
 
 
 def small_config():
@@ -149,7 +143,12 @@ def write_section(path: str, section: str) -> None:
 
 
 def main(argv):
+  """The command line (its flags are defined only when run as a program: the tests
+  import this module beside the other benchmarks)."""
   del argv
+  f = flags.FLAGS
+  _SEEDS, _EPISODES, _VARIANTS = f["seeds"], f["episodes"], f["variants"]
+  _JSON, _OUTPUT, _RENDER = f["json"], f["output"], f["render"]
   study = io_utils.read_json(_JSON.value) if os.path.exists(_JSON.value) else {}
   if not _RENDER.value:
     runs = [r for r in study.get("agent", {}).get("runs", [])
@@ -175,4 +174,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Agent seeds per variant.")
+  flags.DEFINE_integer("episodes", 400, "Episodes per search.")
+  flags.DEFINE_list("variants", list(VARIANTS), "Variants to run.")
+  flags.DEFINE_string("json", "study.json", "Where the figures go (key 'agent').")
+  flags.DEFINE_string("output", "STUDY.md", "The page whose agent section is rendered.")
+  flags.DEFINE_bool("render", False, "Only render the section from the JSON.")
   cli.run(main)

@@ -129,3 +129,18 @@ def test_reading_a_config_imports_no_jax():
                         timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert proc.stdout.strip() == "[]"
+
+
+def test_own_data_runs_the_pipeline_on_a_32x32_npz_at_32x32(tmp_path):
+  path = user_data.write_npz(tmp_path / "d.npz", size=32, channels=3)
+  proc = subprocess.run([sys.executable, "-m", "gp_jax.main",
+                         f"--config=configs/own_data.py:{path},smoke", f"--workdir={tmp_path}/w",
+                         "--config.retrain.baseline=", "--config.retrain.unpruned=False"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(tmp_path / "w" / "report.json") as f:
+    import json
+    report = json.load(f)
+  assert report["dataset"] == "npz" and "resizes" not in proc.stderr
+  with open(tmp_path / "w" / "retrain" / "pruned" / "network.json") as f:
+    assert json.load(f)["resolution"] == 32

@@ -16,14 +16,14 @@ import os
 
 import jax
 
-from gp_jax import checkpoints, costs, datasets, io_utils, optim, seeds, sharding
+from gp_jax import checkpoints, constraints, costs, datasets, io_utils, optim, seeds, sharding
 from gp_jax.architectures import get_spec
 from gp_jax.errors import UserError
+from gp_jax.network_files import NETWORK_FILE, locate_network  # noqa: F401
 from gp_jax.pruningnet import create_state, pruningnet_from_config
 
 PRUNINGNET, SEARCH, RETRAIN = "pruningnet", "search", "retrain"
 RESULT_FILE = "result.json"
-NETWORK_FILE = "network.json"
 
 
 def load_pruningnet(config, spec, workdir, mesh=None):
@@ -61,8 +61,8 @@ def network_record(config, spec, widths, role: str, method: str, cost=None) -> d
   config (and, under a latency budget, its predicted latency, which eval sets beside
   the measured)."""
   widths = [int(w) for w in widths]
-  predicted = ({"latency_ms_predicted": float(cost.total(widths))}
-               if cost is not None and cost.name == "latency" else {})
+  predicted = ({} if cost is None else
+               constraints.get(cost.name).record_fields(cost, widths))
   return {
       "role": role, "method": method, "arch": config.model.arch,
       "width_multiplier": float(config.model.width_multiplier),
@@ -98,18 +98,6 @@ def spec_from_record(record: dict):
   return get_spec(record["arch"], num_classes=int(facts["num_classes"]),
                   resolution=int(record["resolution"]), in_channels=int(facts["channels"]),
                   width_multiplier=float(record["width_multiplier"]))
-
-
-def locate_network(path: str) -> tuple[str, int | None]:
-  """(network directory, step or None for the latest) for a role or step directory."""
-  path = os.path.abspath(path)
-  if os.path.exists(os.path.join(path, NETWORK_FILE)):
-    return path, None
-  parent, leaf = os.path.split(path)
-  if leaf.isdigit() and os.path.exists(os.path.join(parent, NETWORK_FILE)):
-    return parent, int(leaf)
-  raise UserError(f"{path} is not a retrain checkpoint (no {NETWORK_FILE} in it or its "
-                  "parent); pass W/retrain/<pruned|uniform|unpruned>[/<step>]")
 
 
 def load_network(path: str):

@@ -1,14 +1,14 @@
 """Turning an ml_collections config into the objects the stages use."""
 from __future__ import annotations
 
-from gp_jax import channels, costs, datasets, latency
+from gp_jax import channels, constraints, costs, datasets
 from gp_jax.architectures import get_spec
 from gp_jax.errors import UserError
 from gp_jax.search.env import PruningEnv
 from gp_jax.spec import ArchSpec
 
 # The retrain stage's choices (validation checks the config against them).
-INITS = ("scratch", "pruningnet")  # retrain.init: where a retrained network starts
+INITS = ("scratch", "pruningnet", "checkpoint")  # retrain.init: where a retrained net starts
 BASELINES = ("", "uniform")        # retrain.baseline: the role trained beside `pruned`
 
 
@@ -33,20 +33,10 @@ def fixed_groups_from_config(config, spec: ArchSpec):
 
 def make_cost(config, spec: ArchSpec, workdir: str | None = None,
               constraint: str | None = None) -> costs.Cost:
-  """The budget's cost (`search.constraint`, or `constraint`). Latency needs the
-  workdir: its table is read from W/latency_table.json, or measured now."""
-  constraint = constraint or config.search.constraint
-  if constraint == "macs":
-    return costs.macs_cost(spec)
-  if constraint == "params":
-    return costs.params_cost(spec)
-  if constraint != "latency":
-    raise UserError(f"unknown constraint {constraint!r}; use one of {', '.join(costs.CONSTRAINTS)}")
-  if workdir is None:
-    raise ValueError("a latency cost needs the workdir its table lives in")
-  settings = latency.settings_from_config(config, fixed_groups_from_config(config, spec))
-  table = latency.load_or_build(workdir, spec, settings, config.get("progress", True))
-  return latency.table_cost(table, spec, monotone=config.latency.monotone)
+  """The budget's cost (`search.constraint`, or `constraint`), built by its
+  registered constraint (gp_jax/constraints/); a measured one (latency) reads
+  W/latency_table.json or measures it now."""
+  return constraints.get(constraint or config.search.constraint).build(config, spec, workdir)
 
 
 def make_env(config, spec: ArchSpec, target: float, cost: costs.Cost | None = None

@@ -57,6 +57,27 @@ def choice(options) -> Rule:
               "one of " + ", ".join(map(repr, options)), (typo, 3), options)
 
 
+class registry:  # pylint: disable=invalid-name
+  """`choice` over the names of a registry that lives in another module ("module:ATTR",
+  optionally with `extra` names), resolved on first use, at validation: reading a
+  config imports no registry (and so no jax)."""
+
+  def __init__(self, path: str, extra: tuple = ()):
+    self.path, self.extra, self._rule = path, tuple(extra), None
+
+  def _resolve(self) -> Rule:
+    if self._rule is None:
+      import importlib  # pylint: disable=import-outside-toplevel
+      module, _, attr = self.path.partition(":")
+      self._rule = choice(self.extra + tuple(getattr(importlib.import_module(module), attr)))
+    return self._rule
+
+  def __getattr__(self, name):
+    if name in ("check", "requirement", "bad_values", "choices"):
+      return getattr(self._resolve(), name)
+    raise AttributeError(name)
+
+
 def text() -> Rule:
   return Rule(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string", ("", 3))
 

@@ -97,10 +97,6 @@ def macs_ratio(spec: ArchSpec, widths) -> float:
   return macs(spec, widths) / macs(spec)
 
 
-CONSTRAINTS = ("macs", "params", "latency")
-LABELS = {"macs": "MACs", "params": "params", "latency": "latency"}  # for messages and plots
-
-
 def target_ratio(result: dict) -> float:
   """A search result's target, a ratio of its constraint's full cost (older results
   have only `target_macs_ratio`)."""
@@ -118,7 +114,7 @@ class Cost:
   sampler) goes through one of these, so all of them honour the chosen constraint.
   """
   spec: ArchSpec
-  name: str                      # one of CONSTRAINTS
+  name: str                      # its constraint's (gp_jax/constraints/)
   per_layer: Callable            # (spec, widths) -> list, one value per spec.layers
   unit: str = ""
   scale: float = 1.0

@@ -1,7 +1,8 @@
 """The config schema: every field's default, rule (type, range or choices) and help,
 declared once in `FIELDS`. `base_config()`, which `configs/*.py` start from, and
 `gp_jax.validation` both derive from it; names come from the registries that own
-them (dataset kinds, search methods, schedules, constraints, metrics).
+them (dataset kinds, search methods, schedules, constraints, metrics), resolved at
+validation, so that reading a config imports ml_collections and nothing heavier.
 """
 from __future__ import annotations
 
@@ -11,11 +12,8 @@ from typing import Any
 
 import ml_collections
 
-from gp_jax import candidates, costs, datasets, optim
-from gp_jax.config_lib import BASELINES, INITS
 from gp_jax.config_rules import (Rule, boolean, choice, fractions, integer, mesh_axis, number,
-                                 patterns, range_pair, ratios, text)
-from gp_jax.search.methods import METHODS, RL_STATES
+                                 patterns, range_pair, ratios, registry, text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +35,8 @@ def _train(prefix: str, *, steps: int, weight_decay: float, log_every: int,
       Field(f"{prefix}.steps", steps, integer()),
       Field(f"{prefix}.batch_size", 64, integer()),
       Field(f"{prefix}.learning_rate", 0.1, number(0, math.inf, low_open=True)),
-      Field(f"{prefix}.schedule", "cosine", choice(optim.SCHEDULES),
-            " | ".join(optim.SCHEDULES)),
+      Field(f"{prefix}.schedule", "cosine", registry("gp_jax.optim:SCHEDULES"),
+            "a learning-rate schedule (optim.py)"),
       Field(f"{prefix}.decay_at", (0.5, 0.75), fractions(),
             'schedule "step": x0.1 at these fractions of training'),
       Field(f"{prefix}.warmup_steps", warmup_steps, integer(0)),
@@ -63,7 +61,7 @@ _P, _R = _PRUNINGNET_TRAIN, _RETRAIN_TRAIN
 # Digits-scale defaults; configs/imagenet_*.py and the others override them.
 FIELDS: tuple[Field, ...] = (
     Field("seed", 0, integer(0)),
-    Field("dataset.name", "digits", choice(datasets.KINDS), "a dataset kind (datasets.py)"),
+    Field("dataset.name", "digits", registry("gp_jax.datasets:KINDS"), "a dataset kind (datasets.py)"),
     Field("dataset.resolution", 0, integer(0), "0: the dataset's default resolution"),
     Field("dataset.holdout_size", 300, integer(), "held-out search split carved from train"),
     Field("dataset.data_dir", "", _path("a directory path (or '')"),
@@ -119,8 +117,9 @@ FIELDS: tuple[Field, ...] = (
           "training batches for BN recalibration of a candidate"),
     Field("pruningnet.eval_batch_size", 100, integer()),
 
-    Field("search.method", "graph_rl", choice(METHODS), " | ".join(METHODS)),
-    Field("search.constraint", "macs", choice(costs.CONSTRAINTS),
+    Field("search.method", "graph_rl", registry("gp_jax.search.methods:METHODS"),
+          "graph_rl | amc | evolution | random | uniform (search/methods.py)"),
+    Field("search.constraint", "macs", registry("gp_jax.constraints:NAMES"),
           "what the budget counts; latency is predicted on this device from "
           "W/latency_table.json (gp_jax/latency.py, `latency.*`)"),
     Field("search.targets", (0.5,), ratios(),
@@ -132,7 +131,7 @@ FIELDS: tuple[Field, ...] = (
     Field("search.evaluations", 400, integer(),
           "candidates scored per target (the search budget; RL: episodes)"),
     Field("search.population", 16, integer(), "candidates per vmapped call (random, evolution)"),
-    Field("search.reward", "top1", choice(candidates.METRICS),
+    Field("search.reward", "top1", registry("gp_jax.candidates:METRICS"),
           "top1 (as MetaPruning/AMC) | top5 | neg_loss (held-out cross-entropy)"),
     Field("search.recal_batches", 2, integer(), "BN recalibration: batches of training images"),
     Field("search.recal_batch_size", 64, integer(), "... of this size"),
@@ -150,7 +149,7 @@ FIELDS: tuple[Field, ...] = (
 
     # The DDPG agent (search/rl.py, search/ddpg.py). Defaults are AMC's own
     # (mit-han-lab/amc amc_search.py argparse defaults, lib/agent.py), named per field.
-    Field("search.rl.state", "", choice(("",) + RL_STATES),
+    Field("search.rl.state", "", registry("gp_jax.search.methods:RL_STATES", ("",)),
           '"": the method\'s own (graph_rl: gcn, amc: handcrafted); controls: '
           "gcn_untrained | gcn_shuffled (search/rl.py)"),
     Field("search.rl.episodes_per_round", 0, integer(0),
@@ -177,6 +176,21 @@ FIELDS: tuple[Field, ...] = (
           "sigma's factor per episode after the warm-up"),
     Field("search.rl.baseline_alpha", 0.5, number(0, 1, low_open=True),
           "AMC moving_alpha: reward baseline, batch means"),
+    # Where AMC's code (lib/agent.py, lib/memory.py) and this agent could differ;
+    # tests/test_rl.py's synthetic reward compares them (STUDY.md, the agent's table).
+    Field("search.rl.critic_action", "hidden", choice(("hidden", "first")),
+          "where the critic takes the action: hidden (DDPG) | first (AMC: fc11(s)+fc12(a))"),
+    Field("search.rl.output_init", "small", choice(("small", "default")),
+          "output layers: small (+-3e-3) | default (PyTorch's; AMC's init_w is unused)"),
+    Field("search.rl.action_range", "bounded", choice(("bounded", "unit")),
+          "actor output: bounded [lower bound, 1] | unit [0, 1] clipped by the wall (AMC)"),
+    Field("search.rl.replay_sampling", "with_replacement",
+          choice(("with_replacement", "without_replacement")),
+          "replay batches (AMC's memory: without replacement)"),
+    Field("search.rl.reward_norm", "baseline", choice(("baseline", "std")),
+          "baseline: minus a moving average (AMC) | std: also over a moving std"),
+    Field("search.rl.scalars", "all", registry("gp_jax.search.methods:RL_SCALARS"),
+          "the environment's scalars in the state; controls: no_step (no t/T) | none"),
     Field("search.rl.macs_reward", 0.0, number(-100, 100),
           "reward = score + macs_reward * MACs ratio (AMC: 0)"),
     Field("search.rl.greedy_every", 1, integer(0),
@@ -185,9 +199,21 @@ FIELDS: tuple[Field, ...] = (
           "top-k kept as parents (MetaPruning: 10 of 50)"),
     Field("search.evolution.mutation_prob", 0.1, number(0, 1)),
 
-    Field("retrain.init", "scratch", choice(INITS),
-          "scratch (as MetaPruning) | pruningnet (generated weights)"),
-    Field("retrain.baseline", "uniform", choice(BASELINES),
+    Field("retrain.init", "scratch", registry("gp_jax.config_lib:INITS"),
+          "scratch (as MetaPruning) | pruningnet (generated weights) | checkpoint (a "
+          "trained full network, its most important channels kept: retrain.init_checkpoint)"),
+    Field("retrain.init_checkpoint", "", _path("a checkpoint directory (or '')"),
+          "retrain.init=checkpoint: W/retrain/unpruned of a run of the same network"),
+    # Li et al. 2017 (filter L1 norms) | Liu et al. 2017 (network slimming: BN scales)
+    Field("retrain.importance", "l1", registry("gp_jax.importance:METHODS"),
+          "which channels a pruned checkpoint keeps: l1 (kernel norms) | bn_scale"),
+    # Hinton et al. 2015: soft targets at temperature T, weighted against the labels.
+    Field("retrain.distill.teacher", "", _path("'', 'unpruned' or a checkpoint directory"),
+          "'' | unpruned (trained first in this run) | W/retrain/<role> of another run"),
+    Field("retrain.distill.weight", 0.9, number(0, 1),
+          "loss = (1 - weight) * cross-entropy + weight * T^2 * KL(teacher || student)"),
+    Field("retrain.distill.temperature", 4.0, number(0, 100, low_open=True)),
+    Field("retrain.baseline", "uniform", registry("gp_jax.config_lib:BASELINES"),
           '"" | uniform: also train the uniform net at the same cost'),
     Field("retrain.unpruned", True, boolean(),
           "also train the full network (the table's reference row)"),

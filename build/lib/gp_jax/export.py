@@ -22,9 +22,9 @@ import jax
 import numpy as np
 from absl import flags
 
-from gp_jax import artifacts, cli, evaluate, folding, io_utils, models
+from gp_jax import cli, evaluate, folding, io_utils, models
 from gp_jax.errors import UserError
-from gp_jax.artifacts import input_norm_from_record
+from gp_jax.artifacts import input_norm_from_record, locate_network
 from gp_jax.timing import measure_latency_ms
 
 FORMATS = ("stablehlo", "onnx")
@@ -200,7 +200,7 @@ def export_network(checkpoint: str, out: str, formats=FORMATS) -> dict:
       "arch": record["arch"], "role": record["role"], "method": record["method"],
       "widths": list(widths), "macs": record["macs"], "params": record["params"],
       "macs_ratio": record["macs_ratio"],
-      "source_checkpoint": os.path.abspath(os.path.join(artifacts.locate_network(checkpoint)[0],
+      "source_checkpoint": os.path.abspath(os.path.join(locate_network(checkpoint)[0],
                                                          str(step))),
       "step": int(step),
       "files": {fmt: name for fmt, (name, _, _) in artifacts.items()},

@@ -14,10 +14,11 @@ from typing import Any
 
 import ml_collections
 
-from gp_jax import channels, costs, datasets, sharding
+from gp_jax import channels, constraints, datasets, network_files, sharding
 from gp_jax.config_lib import fixed_groups_from_config, make_cost, make_env, spec_from_config
 from gp_jax.default_config import rules
 from gp_jax.errors import UserError, unknown_name
+from gp_jax.search import methods
 
 
 def leaves(config, prefix: str = "") -> dict[str, Any]:
@@ -81,18 +82,28 @@ def check_relations(config) -> None:
   if p.distill == "inplace" and not p.sandwich:
     raise UserError("pruningnet.distill=inplace needs pruningnet.sandwich=True (the largest "
                     "configuration is the teacher)")
+  r = config.retrain
+  if r.init == "checkpoint":
+    if not r.init_checkpoint:
+      raise UserError("retrain.init=checkpoint needs retrain.init_checkpoint=W/retrain/unpruned "
+                      "(a trained full network of the same architecture)")
+    network_files.check_fits(r.init_checkpoint, spec, "retrain.init_checkpoint", True)
+  if r.distill.teacher not in ("", "unpruned"):
+    network_files.check_fits(r.distill.teacher, spec, "retrain.distill.teacher", False)
   s = config.search
   if s.rescore_top and (s.eval_examples or holdout // 2) >= holdout:
     raise UserError(f"search.eval_examples ({s.eval_examples}) leaves none of the {holdout} "
                     "held-out images to re-score the best candidates; lower it, raise "
                     "dataset.holdout_size, or set search.rescore_top=0")
-  if s.rl.state and s.method not in ("graph_rl", "amc"):
-    raise UserError(f"search.rl.state={s.rl.state} is for the RL methods (graph_rl, amc), "
-                    f"not {s.method}; drop it")
+  rl_only = {"state": "", "scalars": "all"}  # RL options and their neutral values
+  for option, neutral in rl_only.items():
+    if s.rl[option] != neutral and s.method not in methods.RL_METHODS:
+      raise UserError(f"search.rl.{option}={s.rl[option]} is for the RL methods "
+                      f"({', '.join(methods.RL_METHODS)}), not {s.method}; drop it")
   if s.evolution.parents > s.population:
     raise UserError(f"search.evolution.parents ({s.evolution.parents}) must be at most "
                     f"search.population ({s.population})")
-  if s.constraint != "latency":  # a latency table exists only once measured (search stage)
+  if not constraints.get(s.constraint).measured_on_device:  # else checked once measured
     check_targets(config, spec, make_cost(config, spec))
 
 
@@ -103,9 +114,9 @@ def check_targets(config, spec, cost) -> None:
     smallest = make_env(config, spec, target, cost).min_cost_ratio()
     if target < smallest:
       raise UserError(
-          f"{costs.LABELS[cost.name]} target {target:g} is unreachable: the smallest allowed "
+          f"{constraints.get(cost.name).label} target {target:g} is unreachable: the smallest allowed "
           f"configuration (every group at keep-ratio {ch.grid_low:g}) has a "
-          f"{costs.LABELS[cost.name]} ratio of {smallest:.3f}; raise the target or lower "
+          f"{constraints.get(cost.name).label} ratio of {smallest:.3f}; raise the target or lower "
           "channels.grid_low")
 
 

@@ -3,9 +3,20 @@
 The agent's parameters, optimizer states and reward baseline live in one
 pytree (`AgentState`), updated by a pure jitted function; the replay buffer is
 a fixed-size FIFO of arrays, so the whole search state checkpoints with orbax.
-As in AMC's `lib/agent.py`: the output layers start near zero (uniform
-+-3e-3, its `init_w`), and each sampled batch's rewards have a moving average
-of batch-mean rewards subtracted (its `moving_alpha`).
+Each sampled batch's rewards have a moving average of batch-mean rewards
+subtracted (AMC's `moving_alpha`). Where AMC's code and this agent could differ,
+an option chooses (`search.rl.*`, defaults in `default_config.py`):
+* `critic_action`: `first` adds the action into the critic's first layer
+  (AMC: `fc11(state) + fc12(action)`), `hidden` concatenates it to the first
+  hidden layer (DDPG's paper);
+* `output_init`: `default` leaves the output layers at PyTorch's default init
+  (uniform +-1/sqrt(fan_in): AMC's `init_w` call is commented out), `small`
+  starts them at +-3e-3 (actions near the middle);
+* `action_range`: `bounded` maps the actor into [lower bound, 1]; `unit` lets it
+  output [0, 1] and the environment clips it up (AMC's `lbound`);
+* `reward_norm`: `baseline` subtracts the moving average; `std` also divides by a
+  running standard deviation of the rewards.
+Replay is sampled with or without replacement (`replay_sampling`).
 """
 from __future__ import annotations
 
@@ -26,27 +37,51 @@ def _small(key, shape, dtype=jnp.float32):
   return jax.random.uniform(key, shape, dtype, -INIT_W, INIT_W)
 
 
+def _torch_default(key, shape, dtype=jnp.float32):
+  """PyTorch's nn.Linear default: uniform +-1/sqrt(fan_in) (kernel (fan_in, out))."""
+  bound = 1.0 / np.sqrt(shape[0])
+  return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def _output_dense(output_init: str, fan_in: int):
+  if output_init == "small":
+    return nn.Dense(1, kernel_init=_small)
+  bound = 1.0 / np.sqrt(fan_in)
+  return nn.Dense(1, kernel_init=_torch_default,
+                  bias_init=lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound))
+
+
 class Actor(nn.Module):
   hidden: int = 300
   lower_bound: float = 0.1
+  output_init: str = "small"
+  action_range: str = "bounded"
 
   @nn.compact
   def __call__(self, state):
     x = nn.relu(nn.Dense(self.hidden)(state))
     x = nn.relu(nn.Dense(self.hidden)(x))
-    a = nn.sigmoid(nn.Dense(1, kernel_init=_small)(x))[..., 0]
+    a = nn.sigmoid(_output_dense(self.output_init, self.hidden)(x))[..., 0]
+    if self.action_range == "unit":  # AMC: [0, 1]; the environment clips to the bound
+      return a
     return self.lower_bound + (1.0 - self.lower_bound) * a
 
 
 class Critic(nn.Module):
   hidden: int = 300
+  output_init: str = "small"
+  critic_action: str = "hidden"
 
   @nn.compact
   def __call__(self, state, action):
-    x = nn.relu(nn.Dense(self.hidden)(state))
-    x = jnp.concatenate([x, action[..., None]], axis=-1)
+    if self.critic_action == "first":  # AMC: fc11(state) + fc12(action), then ReLU
+      x = nn.relu(nn.Dense(self.hidden)(state)
+                  + nn.Dense(self.hidden, use_bias=False)(action[..., None]))
+    else:
+      x = nn.relu(nn.Dense(self.hidden)(state))
+      x = jnp.concatenate([x, action[..., None]], axis=-1)
     x = nn.relu(nn.Dense(self.hidden)(x))
-    return nn.Dense(1, kernel_init=_small)(x)[..., 0]
+    return _output_dense(self.output_init, self.hidden)(x)[..., 0]
 
 
 @flax.struct.dataclass
@@ -59,6 +94,7 @@ class AgentState:
   critic_opt: Any
   baseline: Any = 0.0       # moving average of sampled batches' mean reward
   has_baseline: Any = False  # False until the first update sets it
+  reward_var: Any = 1.0     # moving average of sampled batches' reward variance (`std`)
 
 
 class DDPG:
@@ -66,10 +102,13 @@ class DDPG:
 
   def __init__(self, state_dim: int, *, hidden: int, lower_bound: float,
                actor_lr: float, critic_lr: float, tau: float, discount: float,
-               baseline_alpha: float = 0.5):
+               baseline_alpha: float = 0.5, critic_action: str = "hidden",
+               output_init: str = "small", action_range: str = "bounded",
+               reward_norm: str = "baseline"):
     self.state_dim = state_dim
-    self.actor = Actor(hidden, lower_bound)
-    self.critic = Critic(hidden)
+    self.actor = Actor(hidden, lower_bound, output_init, action_range)
+    self.critic = Critic(hidden, output_init, critic_action)
+    self.reward_norm = reward_norm
     self.actor_tx = optax.adam(actor_lr)
     self.critic_tx = optax.adam(critic_lr)
     self.tau = tau
@@ -84,7 +123,8 @@ class DDPG:
     return AgentState(actor=actor, critic=critic, actor_target=actor,
                       critic_target=critic, actor_opt=self.actor_tx.init(actor),
                       critic_opt=self.critic_tx.init(critic),
-                      baseline=jnp.zeros((), jnp.float32), has_baseline=jnp.zeros((), bool))
+                      baseline=jnp.zeros((), jnp.float32), has_baseline=jnp.zeros((), bool),
+                      reward_var=jnp.ones((), jnp.float32))
 
   def act(self, agent: AgentState, state):
     return self.actor.apply({"params": agent.actor}, state)
@@ -95,7 +135,14 @@ class DDPG:
     baseline = jnp.where(agent.has_baseline,
                          agent.baseline + self.baseline_alpha * (batch_mean - agent.baseline),
                          batch_mean)
-    batch = dict(batch, reward=batch["reward"] - baseline)
+    batch_var = jnp.var(batch["reward"])
+    reward_var = jnp.where(agent.has_baseline,
+                           agent.reward_var + self.baseline_alpha * (batch_var - agent.reward_var),
+                           batch_var)
+    reward = batch["reward"] - baseline
+    if self.reward_norm == "std":
+      reward = reward / jnp.sqrt(reward_var + 1e-8)
+    batch = dict(batch, reward=reward)
     next_action = self.actor.apply({"params": agent.actor_target}, batch["next_state"])
     next_q = self.critic.apply({"params": agent.critic_target}, batch["next_state"],
                                next_action)
@@ -122,7 +169,7 @@ class DDPG:
         actor_target=optax.incremental_update(actor, agent.actor_target, self.tau),
         critic_target=optax.incremental_update(critic, agent.critic_target, self.tau),
         actor_opt=actor_opt, critic_opt=critic_opt, baseline=baseline,
-        has_baseline=jnp.ones((), bool))
+        has_baseline=jnp.ones((), bool), reward_var=reward_var)
     return agent, {"critic_loss": c_loss, "actor_loss": a_loss}
 
   def update_many(self, agent: AgentState, batches: dict):
@@ -152,7 +199,13 @@ def replay_add(replay: dict, transitions: dict) -> dict:
   return out
 
 
-def replay_sample(replay: dict, rng: np.random.Generator, updates: int, batch: int) -> dict:
+def replay_sample(replay: dict, rng: np.random.Generator, updates: int, batch: int,
+                  replacement: bool = True) -> dict:
+  """`updates` batches of `batch` transitions; without `replacement` no transition
+  repeats within a batch (AMC's memory), while the buffer holds at least `batch`."""
   size = min(int(replay["count"]), len(replay["action"]))
-  idx = rng.integers(0, size, size=(updates, batch))
+  if replacement or size < batch:
+    idx = rng.integers(0, size, size=(updates, batch))
+  else:
+    idx = np.stack([rng.choice(size, batch, replace=False) for _ in range(updates)])
   return {k: v[idx] for k, v in replay.items() if k != "count"}

@@ -26,6 +26,9 @@ METHODS = {
     "uniform": baselines.Uniform,
 }
 RL_STATES = rl.STATES
+RL_SCALARS = tuple(rl.SCALARS)
+# The methods that take the `search.rl.*` options (validation asks here).
+RL_METHODS = tuple(name for name, cls in METHODS.items() if issubclass(cls, rl.RLSearch))
 uniform_widths = baselines.uniform_widths
 uniform_keep_ratio = baselines.uniform_keep_ratio
 
@@ -40,7 +43,9 @@ def method_label(search_config) -> str:
   """The label a method's files and random stream carry (the RL state variant included)."""
   name = search_config.method
   cls = METHODS.get(name)
+  if cls is None or not issubclass(cls, rl.RLSearch):
+    return name
   state = search_config.rl.state
-  if cls is not None and issubclass(cls, rl.RLSearch) and state and state != cls.default_state:
-    return f"{name}+{state}"
-  return name
+  label = f"{name}+{state}" if state and state != cls.default_state else name
+  scalars = search_config.rl.get("scalars", "all")
+  return label if scalars == "all" else f"{label}+{scalars}"

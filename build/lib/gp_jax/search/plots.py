@@ -6,9 +6,9 @@ import os
 
 import numpy as np
 
-from gp_jax import costs, io_utils
+from gp_jax import constraints, costs, io_utils
 
-AXIS = costs.LABELS  # per search.constraint
+AXIS = {name: c.label for name, c in constraints.REGISTRY.items()}  # per search.constraint
 
 
 def _pyplot():

@@ -16,7 +16,7 @@ The state of group t is `search.rl.state`:
 * `gcn_untrained`: the embedding from a freshly initialised aggregator;
 * `gcn_shuffled`: trained embeddings permuted across groups;
 plus four scalars: t/T, MACs already kept, MACs still to decide, the previous
-action. Hand-crafted features are min-max scaled per feature over the groups
+action (`search.rl.scalars`: `no_step` drops t/T, `none` all four). Hand-crafted features are min-max scaled per feature over the groups
 (AMC's `_build_state_embedding`); embeddings are standardised per dimension
 over the groups and scaled by 1/sqrt(dim), so the 64 GCN dimensions together
 weigh about as much as one scalar each does rather than drowning them.
@@ -37,6 +37,10 @@ from gp_jax.search.base import SearchContext, round_rng, stream_seed
 from gp_jax.search.env import NUM_SCALARS
 
 STATES = ("gcn", "handcrafted", "gcn_untrained", "gcn_shuffled")
+# Which of the environment's scalars (t/T, cost decided, cost to decide, previous
+# action) join the features: `no_step` and `none` are the controls that test whether
+# the features alone identify the step (t/T alone would let any features do).
+SCALARS = {"all": (0, 1, 2, 3), "no_step": (1, 2, 3), "none": ()}
 
 
 def group_average_matrix(spec) -> np.ndarray:
@@ -73,16 +77,24 @@ class RLSearch:
     self.state_kind = self.c.state or self.default_state
     self.label = (self.name if self.state_kind == self.default_state
                   else f"{self.name}+{self.state_kind}")
+    # The stream is the state's, with or without the scalar control: a paired comparison.
     self.stream = stream_seed(ctx.seed, self.label)
     self.E = episodes_per_round(self.c, c.population)
     self.rounds = max(c.evaluations // self.E, 1)
     self.T = env.num_steps
     features, feature_dim = self._state_features(ctx)
-    self.state_dim = feature_dim + NUM_SCALARS
+    self.scalars = np.asarray(SCALARS[self.c.scalars], np.int32)
+    if self.c.scalars != "all":
+      self.label += f"+{self.c.scalars}"
+    self.state_dim = feature_dim + len(self.scalars)
     self.agent = ddpg_lib.DDPG(self.state_dim, hidden=self.c.hidden,
                                lower_bound=env.lower_bound, actor_lr=self.c.actor_lr,
                                critic_lr=self.c.critic_lr, tau=self.c.tau,
-                               discount=self.c.discount, baseline_alpha=self.c.baseline_alpha)
+                               discount=self.c.discount, baseline_alpha=self.c.baseline_alpha,
+                               critic_action=self.c.critic_action,
+                               output_init=self.c.output_init,
+                               action_range=self.c.action_range,
+                               reward_norm=self.c.reward_norm)
     self._rollout = jax.jit(jax.vmap(self._episode_fn(features),
                                      in_axes=(None, 0, 0, 0)))
     self._update = jax.jit(self.agent.update_many)
@@ -131,12 +143,15 @@ class RLSearch:
   def _episode_fn(self, features):
     env, agent = self.env, self.agent
     free = jnp.asarray(env.free_groups)
-    lb = env.lower_bound
+    scalars = jnp.asarray(self.scalars)
+    # The agent's own action range (AMC: [0, 1]; the wall below clips to the bound).
+    lb = 0.0 if self.c.action_range == "unit" else env.lower_bound
 
     def episode(actor_params, key, sigma, random_actions):
       def step(carry, t):
         ratios, prev = carry
-        obs = jnp.concatenate([features(ratios)[t], env.scalar_features(ratios, t, prev)])
+        obs = jnp.concatenate([features(ratios)[t],
+                               env.scalar_features(ratios, t, prev)[scalars]])
         mu = agent.actor.apply({"params": actor_params}, obs)
         k_uniform, k_noise = jax.random.split(jax.random.fold_in(key, t))
         uniform = jax.random.uniform(k_uniform, (), minval=lb, maxval=1.0)
@@ -209,8 +224,9 @@ class RLSearch:
     # AMC: after the warm-up, one update per step of each finished episode.
     updates = T * int(np.sum(extra["learned"]))
     if updates:
-      batches = ddpg_lib.replay_sample(replay, round_rng(self.stream, round_, 1),
-                                       updates=updates, batch=self.c.batch_size)
+      batches = ddpg_lib.replay_sample(
+          replay, round_rng(self.stream, round_, 1), updates=updates,
+          batch=self.c.batch_size, replacement=self.c.replay_sampling == "with_replacement")
       agent, _ = self._update(agent, batches)
     return {"agent": agent, "replay": replay}
 

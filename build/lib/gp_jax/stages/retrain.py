@@ -1,7 +1,11 @@
 """Stage `retrain`: train the pruned network (sliced shapes, real speed-up).
 
 Reads W/search/result.json; trains the sliced network from scratch (default, as
-MetaPruning) or from the PruningNet's generated weights (`retrain.init=pruningnet`).
+MetaPruning), from the PruningNet's generated weights (`retrain.init=pruningnet`), or
+from a trained full network with each group's most important channels kept
+(`retrain.init=checkpoint`, gp_jax/importance.py). With `retrain.distill.teacher`
+the loss adds a teacher's soft targets on the same augmented batch (`unpruned`: the
+full network, trained first in this run).
 With `retrain.baseline=uniform` it also trains the uniform-width network at the
 same MACs, and with `retrain.unpruned=True` the full network, all with the same
 schedule and seed. Each network lives in W/retrain/<role>/: orbax checkpoints
@@ -17,7 +21,8 @@ import jax.numpy as jnp
 from flax.training import train_state
 
 from gp_jax import (artifacts, candidates, checkpoints, costs, data, datasets, distributed,
-                    io_utils, losses, models, optim, seeds, sharding, train_loop, xla_flags)
+                    importance, io_utils, losses, models, optim, seeds, sharding, train_loop,
+                    xla_flags)
 from gp_jax.config_lib import make_cost, make_env, spec_from_config
 from gp_jax.metrics import MetricWriter
 from gp_jax.pruningnet import PruningNet, pruningnet_from_config
@@ -28,15 +33,23 @@ STAGE = artifacts.RETRAIN
 
 class RetrainState(train_state.TrainState):
   batch_stats: Any = None
+  teacher: Any = None  # the distillation teacher's variables (never trained), or None
 
 
-def make_train_step(model, num_classes: int, label_smoothing: float, schedule):
+def make_train_step(model, num_classes: int, label_smoothing: float, schedule,
+                    teacher=None, distill_weight: float = 0.0, temperature: float = 1.0):
+  """`step(state, batch)`; with a `teacher` module (its variables in `state.teacher`) the
+  loss mixes the labels' cross-entropy with its soft targets on the same augmented batch."""
   def train_step(state, batch):
     def loss_fn(params):
       logits, updates = model.apply({"params": params, "batch_stats": state.batch_stats},
                                     batch["image"], train=True, mutable=["batch_stats"])
       loss, accuracy = losses.classification(logits, batch["label"], num_classes,
                                              label_smoothing)
+      if teacher is not None:
+        targets = teacher.apply(state.teacher, batch["image"], train=False)
+        loss = ((1 - distill_weight) * loss
+                + distill_weight * losses.distillation(logits, targets, temperature))
       return loss, (updates["batch_stats"], accuracy)
 
     (loss, (batch_stats, accuracy)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -70,6 +83,23 @@ def pruningnet_variables(config, spec, widths, workdir, splits, mesh=None):
   return models.slice_variables(full, spec, widths)
 
 
+def teacher_path(config, workdir) -> str:
+  """The distillation teacher's checkpoint directory ('' without distillation)."""
+  teacher = config.retrain.distill.teacher
+  return os.path.join(workdir, STAGE, "unpruned") if teacher == "unpruned" else teacher
+
+
+def load_teacher(config, workdir):
+  """(teacher module, its variables), or (None, None) without distillation."""
+  path = teacher_path(config, workdir)
+  if not path:
+    return None, None
+  t_spec, t_widths, t_vars, t_record, _ = artifacts.load_network(path)
+  module = models.ConvNet(t_spec, tuple(t_widths),
+                          input_norm=artifacts.input_norm_from_record(t_record))
+  return module, t_vars
+
+
 def train_network(config, spec, record, workdir, splits, writer, mesh):
   """Trains (or resumes) one sliced network into W/retrain/<role>/: data-parallel
   over the mesh's `data` axis, the (small) state replicated."""
@@ -79,6 +109,8 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   model = models.ConvNet(spec, tuple(widths), input_norm=artifacts.input_norm_from_record(record))
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
+  # The teacher (never itself: the unpruned network trains on the labels alone).
+  teacher, teacher_vars = (None, None) if role == "unpruned" else load_teacher(config, workdir)
   create = lambda v: RetrainState.create(  # pylint: disable=unnecessary-lambda-assignment
       apply_fn=model.apply, params=v["params"], tx=tx, batch_stats=v["batch_stats"])
   replicated = sharding.replicated(mesh)
@@ -88,10 +120,16 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   if c.init == "pruningnet" and role != "unpruned":
     variables = pruningnet_variables(config, spec, widths, workdir, splits, mesh)
     state = xla_flags.run_unoptimised(create, variables, out_shardings=replicated)
+  elif c.init == "checkpoint":
+    _, _, trained, _, _ = artifacts.load_network(c.init_checkpoint)
+    variables = importance.prune_variables(trained, spec, widths, c.importance)
+    state = xla_flags.run_unoptimised(create, variables, out_shardings=replicated)
   else:
     state = xla_flags.run_unoptimised(lambda k: create(models.init_variables(model, k)),
                                       jax.random.key(seeds.seed(config, "init")),
                                       out_shardings=replicated)
+  if teacher_vars is not None:  # placed, not compiled into the init's program
+    state = state.replace(teacher=sharding.put(teacher_vars, replicated))
   os.makedirs(directory, exist_ok=True)
   if distributed.is_primary():
     io_utils.write_json(os.path.join(directory, artifacts.NETWORK_FILE), record)
@@ -99,7 +137,8 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   label = f"{STAGE}/{role}"
   state, start = train_loop.restore_or(ckpts, state, label, writer)
   batch_sharding = sharding.batch_sharding(mesh)
-  step_fn = jax.jit(make_train_step(model, spec.num_classes, c.label_smoothing, schedule),
+  step_fn = jax.jit(make_train_step(model, spec.num_classes, c.label_smoothing, schedule,
+                                    teacher, c.distill.weight, c.distill.temperature),
                     in_shardings=(replicated, batch_sharding),
                     out_shardings=(replicated, replicated), donate_argnums=0)
   train_split = data.concat(splits.train, splits.holdout) if c.use_holdout else splits.train
@@ -126,9 +165,11 @@ def networks_to_train(config, spec, result, workdir) -> list[dict]:
   if config.retrain.baseline == "uniform":
     widths = methods.uniform_widths(make_env(config, spec, target, cost))
     records.append(artifacts.network_record(config, spec, widths, "uniform", "uniform", cost))
-  if config.retrain.unpruned:
-    records.append(artifacts.network_record(config, spec, spec.max_widths, "unpruned",
-                                            "unpruned", cost))
+  if config.retrain.unpruned or config.retrain.distill.teacher == "unpruned":
+    # The teacher first: the others learn from it.
+    at = 0 if config.retrain.distill.teacher == "unpruned" else len(records)
+    records.insert(at, artifacts.network_record(config, spec, spec.max_widths, "unpruned",
+                                                "unpruned", cost))
   return records
 
 

@@ -23,8 +23,9 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from gp_jax import (artifacts, candidates, channels, checkpoints, costs, data, datasets,
-                    distributed, faults, io_utils, preemption, seeds, sharding, validation)
+from gp_jax import (artifacts, candidates, channels, checkpoints, constraints, costs, data,
+                    datasets, distributed, faults, io_utils, preemption, seeds, sharding,
+                    validation)
 from gp_jax.config_lib import make_cost, make_env, spec_from_config
 from gp_jax.errors import UserError
 from gp_jax.metrics import MetricWriter
@@ -118,8 +119,7 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
         **metrics, "round_mean_reward": rewards.mean(), "round_max_reward": rewards.max(),
         "best_reward": best, "round_mean_top1": scores["top1"].mean(),
         "round_mean_macs_ratio": macs_ratio.mean(),
-        **({} if env.cost.name == "macs" else
-           {f"round_mean_{env.cost.name}_ratio": env.cost.population_ratio(widths).mean()}),
+        **constraints.get(env.cost.name).round_metrics(env.cost, widths),
         "candidates_per_sec": len(rewards) / max(seconds, 1e-9)})
     bar.set_postfix(best=f"{best:.3f}", mean=f"{rewards.mean():.3f}")
     bar.update(1)
@@ -200,7 +200,8 @@ def _finish(config, spec, env, method, log, target, workdir, rescore=None) -> di
   c = config.search
   curves = curve_record(method, log, c.reward, method.population())
   cost = env.cost
-  cost_ratio = cost.population_ratio(widths) if cost.name != "macs" else macs_ratio
+  constraint = constraints.get(cost.name)
+  cost_ratio = constraint.ratios(cost, widths, macs_ratio)
   best, over_budget = best_within_budget(scores, cost_ratio, target)
   best_selection = float(scores[best])
   rescored = []
@@ -219,7 +220,6 @@ def _finish(config, spec, env, method, log, target, workdir, rescore=None) -> di
       "arch": spec.name,
       "constraint": cost.name,
       "target_ratio": float(target),
-      **({"target_macs_ratio": float(target)} if cost.name == "macs" else {}),
       "cost_ratio": float(cost_ratio[best]),
       "widths": best_widths,
       "keep_ratios": [float(r) for r in channels.keep_ratios_from_widths(spec, best_widths)],
@@ -227,9 +227,7 @@ def _finish(config, spec, env, method, log, target, workdir, rescore=None) -> di
       "macs": int(costs.macs(spec, best_widths)),
       "macs_ratio": float(macs_ratio[best]),
       "params": int(costs.params(spec, best_widths)),
-      **({"latency_ms_predicted": float(cost.total(best_widths)),
-          "latency_ms_predicted_unpruned": cost.full,
-          "latency_ratio": float(cost_ratio[best])} if cost.name == "latency" else {}),
+      **constraint.result_fields(cost, best_widths, target, float(cost_ratio[best])),
       "reward": c.reward,
       "best_reward": float(scores[best]),  # the pick's selection score
       "best_selection_reward": best_selection,  # the best selection score of all
@@ -252,7 +250,7 @@ def _finish(config, spec, env, method, log, target, workdir, rescore=None) -> di
   out_dir = os.path.join(workdir, STAGE)
   rows = [{"widths": [int(x) for x in w], "macs_ratio": float(m), "reward": float(s),
            "proxy_top1": float(t), "round": int(r),
-           **({} if cost.name == "macs" else {f"{cost.name}_ratio": float(x)})}
+           **constraint.candidate_fields(x)}
           for w, m, s, t, r, x in zip(widths, macs_ratio, scores, log["top1"][:n],
                                       log["round"][:n], cost_ratio)]
   io_utils.write_jsonl(os.path.join(out_dir, f"candidates_{tag}.jsonl"), rows)
@@ -327,7 +325,7 @@ def _run(config, workdir, mesh) -> list[dict]:
   spec = spec_from_config(config)
   pn_params, pn_step = artifacts.load_pruningnet(config, spec, workdir, mesh)
   cost = make_cost(config, spec, workdir)
-  if cost.name == "latency":  # reachable only known once the table is measured
+  if constraints.get(cost.name).measured_on_device:  # reachable: known once measured
     validation.check_targets(config, spec, cost)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
         f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
