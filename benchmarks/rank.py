@@ -51,6 +51,7 @@ RECIPES = {
     "e2": {"epochs": 2.0},
     "e3": {"epochs": 3.0},
     "e4": {"epochs": 4.0},
+    "e8": {"epochs": 8.0},
 }
 
 # PruningNet recipes: config overrides on the base config (seed 0 of the ranking).

@@ -49,9 +49,11 @@ def render(out: dict, plots: str, root: str) -> str:
             "Each configuration retrained from scratch (the config's schedule, shortened or "
             "lengthened), two seeds, test top-1 on the test split. The cheapest recipe whose "
             "seed-to-seed Kendall tau reaches 0.6 on the probe configurations is the ground "
-            "truth's.", "",
+            "truth's. Mean abs difference and the std of the means are in points; the wall "
+            "minutes are a retrain's with another beside it on the same cores (as the "
+            "benchmark runs them), so slower than one alone.", "",
             "| recipe | epochs | configurations | seed-to-seed tau | mean abs(seed 0 - seed 1) "
-            "| std of the 2-seed means | minutes per retrain |", "|---|---|---|---|---|---|---|"]
+            "| std of the 2-seed means | minutes per retrain (wall) |", "|---|---|---|---|---|---|---|"]
   for p in out["probes"]:
     lines.append(f"| {p['recipe']} | {p['epochs']:g} | {p['configs']} | {_f(p['seed_tau'])} | "
                  f"{_f(p['mean_abs_diff'], 2, 100)} | {_f(p['spread'], 2, 100)} | "
