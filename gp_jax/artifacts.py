@@ -12,6 +12,7 @@ imports another (tests/test_layering.py checks it).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -43,16 +44,47 @@ def load_pruningnet(config, spec, workdir, mesh=None):
   return state.params, int(step)
 
 
-def read_search_result(spec, workdir) -> dict:
+@dataclasses.dataclass(frozen=True)
+class SearchResult:
+  """What the later stages read of W/search/result.json (the file holds more: scores,
+  curves, the re-scored candidates)."""
+  method: str
+  label: str
+  arch: str
+  constraint: str
+  target_ratio: float
+  widths: tuple[int, ...]
+  macs_ratio: float
+  cost_ratio: float
+  seed: int
+
+  @classmethod
+  def from_json(cls, record: dict, path: str = "result.json") -> "SearchResult":
+    """The typed record; a one-line error naming the file when a field is missing (a
+    workdir written by another version of gp_jax)."""
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in record]
+    if missing:
+      raise UserError(f"{path} lacks {', '.join(missing)}: a stale workdir; run the search "
+                      "stage again into a new --workdir")
+    return cls(**{f.name: record[f.name] for f in dataclasses.fields(cls)})
+
+
+def result_path(workdir: str, target: float | None = None) -> str:
+  """W/search/result.json, or the result of one target (result_<target>.json)."""
+  name = RESULT_FILE if target is None else f"result_{target:g}.json"
+  return os.path.join(workdir, SEARCH, name)
+
+
+def read_search_result(spec, workdir) -> SearchResult:
   """W/search/result.json, checked against `spec`; a one-line error if missing."""
-  path = os.path.join(workdir, SEARCH, RESULT_FILE)
+  path = result_path(workdir)
   if not os.path.exists(path):
     raise UserError(f"no search result at {path}; run the search stage first "
                     "(--stages=search,retrain)")
-  result = io_utils.read_json(path)
-  if result.get("arch") != spec.name or len(result.get("widths", ())) != spec.num_groups:
-    raise UserError(f"{path} is for {result.get('arch')} with "
-                    f"{len(result.get('widths', ()))} groups, not this config's {spec.name}")
+  result = SearchResult.from_json(io_utils.read_json(path), path)
+  if result.arch != spec.name or len(result.widths) != spec.num_groups:
+    raise UserError(f"{path} is for {result.arch} with {len(result.widths)} groups, not this "
+                    f"config's {spec.name}")
   return result
 
 

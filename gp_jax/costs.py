@@ -97,12 +97,6 @@ def macs_ratio(spec: ArchSpec, widths) -> float:
   return macs(spec, widths) / macs(spec)
 
 
-def target_ratio(result: dict) -> float:
-  """A search result's target, a ratio of its constraint's full cost (older results
-  have only `target_macs_ratio`)."""
-  return float(result.get("target_ratio", result.get("target_macs_ratio")))
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Cost:
   """An additive cost of a configuration: `scale * sum(per-layer values) + constant`.

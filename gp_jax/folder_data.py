@@ -161,7 +161,7 @@ def transforms(resolution: int, flip: bool):
 def load_splits(dataset_config, resolution: int) -> Splits:
   s = scan(dataset_config)
   files, labels = s["train"]
-  holdout_size = int(dataset_config.get("holdout_size", 0))
+  holdout_size = int(dataset_config.holdout_size)
   if not 0 < holdout_size < len(files):
     raise UserError(f"dataset.holdout_size ({holdout_size}) must be in (0, {len(files)}): "
                     f"{dataset_config.get('path')}/train has {len(files)} images")

@@ -121,7 +121,7 @@ def transforms(resolution: int, flip: bool):
 
 def load_splits(dataset_config, resolution: int) -> Splits:
   arrays = read(dataset_config)
-  holdout_size = int(dataset_config.get("holdout_size", 0))
+  holdout_size = int(dataset_config.holdout_size)
   n = len(arrays["y_train"])
   if not 0 < holdout_size < n:
     raise UserError(f"dataset.holdout_size ({holdout_size}) must be in (0, {n}): the "

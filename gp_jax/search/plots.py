@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from gp_jax import constraints, costs, io_utils
+from gp_jax import constraints, io_utils
 
 AXIS = {name: c.label for name, c in constraints.REGISTRY.items()}  # per search.constraint
 
@@ -34,11 +34,9 @@ def keep_ratio_plot(spec, fixed, best_widths, uniform_widths, result, path):
   ax.set_xticks(x, [spec.groups[g].name for g in free], rotation=75, fontsize=7)
   ax.set_ylim(0, 1.05)
   ax.set_ylabel("keep-ratio")
-  constraint = result.get("constraint", "macs")
-  target = costs.target_ratio(result)
   ax.set_title(f"{spec.name}: keep-ratio per channel group at "
-               f"{result.get('cost_ratio', result['macs_ratio']):.3f} {AXIS[constraint]} "
-               f"(target {target:g})")
+               f"{result['cost_ratio']:.3f} {AXIS[result['constraint']]} "
+               f"(target {result['target_ratio']:g})")
   ax.legend(fontsize=8)
   io_utils.save_figure(fig, path)
   plt.close(fig)

@@ -20,9 +20,8 @@ import jax
 import jax.numpy as jnp
 from flax.training import train_state
 
-from gp_jax import (artifacts, candidates, checkpoints, costs, data, datasets, distributed,
-                    importance, io_utils, losses, models, optim, seeds, sharding, train_loop,
-                    xla_flags)
+from gp_jax import (artifacts, candidates, checkpoints, data, datasets, distributed, importance,
+                    io_utils, losses, models, optim, seeds, sharding, train_loop, xla_flags)
 from gp_jax.config_lib import make_cost, make_env, spec_from_config
 from gp_jax.metrics import MetricWriter
 from gp_jax.pruningnet import PruningNet, pruningnet_from_config
@@ -158,10 +157,10 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
 def networks_to_train(config, spec, result, workdir) -> list[dict]:
   """The pruned network, and the uniform one at the same target of the same
   constraint (the search result's), and the unpruned one, as configured."""
-  cost = make_cost(config, spec, workdir, result.get("constraint", "macs"))
-  target = costs.target_ratio(result)
-  records = [artifacts.network_record(config, spec, result["widths"], "pruned",
-                                      result["method"], cost)]
+  cost = make_cost(config, spec, workdir, result.constraint)
+  target = result.target_ratio
+  records = [artifacts.network_record(config, spec, result.widths, "pruned",
+                                      result.method, cost)]
   if config.retrain.baseline == "uniform":
     widths = methods.uniform_widths(make_env(config, spec, target, cost))
     records.append(artifacts.network_record(config, spec, widths, "uniform", "uniform", cost))

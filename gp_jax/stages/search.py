@@ -352,15 +352,14 @@ def _run(config, workdir, mesh) -> list[dict]:
     if os.path.exists(path):
       previous = io_utils.read_json(path)
       label = methods.method_label(c)
-      if (previous.get("label", previous.get("method")) == label
-          and previous.get("seed") == config.seed
-          and previous.get("constraint", "macs") == cost.name):
+      if (previous.get("label") == label and previous.get("seed") == config.seed
+          and previous.get("constraint") == cost.name):
         print(f"search: {path} exists; skipping (delete it to search again)")
         results.append(previous)
         continue
-      raise UserError(f"{path} holds a {previous.get('label', previous.get('method'))} result "
-                      f"(seed {previous.get('seed')}, {previous.get('constraint', 'macs')} "
-                      f"budget); use a new --workdir for {label} under {cost.name}")
+      raise UserError(f"{path} holds a {previous.get('label')} result (seed "
+                      f"{previous.get('seed')}, {previous.get('constraint')} budget); use a new "
+                      f"--workdir for {label} under {cost.name}")
     results.append(search_target(config, spec, target, pn_model, pn_params,
                                  score_population, recal, eval_set, workdir, writer, 0, cost,
                                  rescore))
@@ -375,15 +374,15 @@ def _run(config, workdir, mesh) -> list[dict]:
     greedy = r.get("greedy_rewards") or []
     learning = (f"; warm-up mean {r['warmup_mean']:.4f}, last greedy {greedy[-1]:.4f}"
                 if greedy and "warmup_mean" in r else "")
-    constraint = r.get("constraint", "macs")
+    constraint = r["constraint"]
     predicted = (f", predicted {r['latency_ms_predicted']:.2f} ms"
                  if "latency_ms_predicted" in r else "")
-    target = costs.target_ratio(r)
+    target = r["target_ratio"]
     unseen = (f", {r['report_reward']:.4f} on {r['reward']} of the unseen report images"
               if "report_reward" in r else "")
-    print(f"search: {r.get('label', r['method'])} @ {target:g} {constraint}: best "
-          f"{r.get('reward', 'top1')} {r.get('best_reward', r['proxy_top1']):.4f}{unseen} (proxy "
+    print(f"search: {r['label']} @ {target:g} {constraint}: best "
+          f"{r['reward']} {r['best_reward']:.4f}{unseen} (proxy "
           f"top-1 {r['proxy_top1']:.3f}) at {constraint} ratio "
-          f"{r.get('cost_ratio', r['macs_ratio']):.3f}{predicted}, MACs ratio "
+          f"{r['cost_ratio']:.3f}{predicted}, MACs ratio "
           f"{r['macs_ratio']:.3f} ({r['evaluations']} evaluations{learning})")
   return results
