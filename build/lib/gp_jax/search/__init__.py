@@ -1,1 +1,0 @@
-"""Search: the RL agent, its environment and the baseline methods."""

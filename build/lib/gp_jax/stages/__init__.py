@@ -1,1 +1,0 @@
-"""The pipeline stages; each is a function of (config, workdir)."""
