@@ -290,7 +290,8 @@ def run_retrain(root: str, config, recipe: str, index: int, conf: dict, seed: in
   spec = spec_from_config(cfg)
   io_utils.write_json(os.path.join(directory, "search", "result.json"), {
       "method": conf["kind"], "label": conf["kind"], "arch": spec.name, "constraint": "macs",
-      "target_ratio": _TARGET.value, "widths": conf["widths"], "seed": seed})
+      "target_ratio": _TARGET.value, "widths": conf["widths"], "seed": seed,
+      "macs_ratio": conf["macs_ratio"], "cost_ratio": conf["macs_ratio"]})
   retrain.run(cfg, directory)
   report = evaluate.evaluate_workdir(directory)
   io_utils.write_json(os.path.join(directory, "minutes.json"),

@@ -298,18 +298,26 @@ def score_configurations(config, workdir: str, widths) -> dict:
       lambda cfg, w, mesh: _score_configurations(cfg, w, mesh, widths), config, workdir)
 
 
-def _score_configurations(config, workdir, mesh, widths) -> dict:
+def scoring_setup(config, spec, mesh):
+  """(score_population, recalibration images, selection set, report part or None, the
+  selection's image count): what scores candidates, placed on the mesh, the search's
+  and the ranking's alike."""
   c = config.search
-  spec = spec_from_config(config)
-  pn_params, _ = artifacts.load_pruningnet(config, spec, workdir, mesh)
   splits = datasets.load_splits(config.dataset, spec.resolution)
   recal = data.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
                                     seeds.seed(config, "recal_search"))
-  selection, _ = scoring_parts(config, splits.holdout)
+  selection, report = scoring_parts(config, splits.holdout)
   eval_set = candidates.stack_eval_set(selection, c.eval_batch_size, config.dataset.worker_count)
   recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
   score_population = candidates.make_population_scorer(
       pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk, mesh)
+  return score_population, recal, eval_set, report, len(selection)
+
+
+def _score_configurations(config, workdir, mesh, widths) -> dict:
+  spec = spec_from_config(config)
+  pn_params, _ = artifacts.load_pruningnet(config, spec, workdir, mesh)
+  score_population, recal, eval_set, _, _ = scoring_setup(config, spec, mesh)
   return score_population(pn_params, widths, recal, eval_set)
 
 
@@ -329,22 +337,15 @@ def _run(config, workdir, mesh) -> list[dict]:
     validation.check_targets(config, spec, cost)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
         f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
-  splits = datasets.load_splits(config.dataset, spec.resolution)
-  recal = data.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
-                                    seeds.seed(config, "recal_search"))
-  selection, report = scoring_parts(config, splits.holdout)
-  eval_set = candidates.stack_eval_set(selection, c.eval_batch_size, config.dataset.worker_count)
-  recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
+  score_population, recal, eval_set, report, selected = scoring_setup(config, spec, mesh)
   pn_model = pruningnet_from_config(spec, config)
-  score_population = candidates.make_population_scorer(
-      pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk, mesh)
   rescore = None
   if report is not None:
     report_set = sharding.put(candidates.stack_eval_set(
         report, c.eval_batch_size, config.dataset.worker_count), sharding.replicated(mesh))
     rescore = lambda w: score_population(pn_params, w, recal, report_set)  # noqa: E731
-    print(f"search: {len(selection)} held-out images score the candidates, {len(report)} "
-          f"others re-score the best {c.rescore_top}")
+    print(f"search: {selected} held-out images score the candidates, {len(report)} others "
+          f"re-score the best {c.rescore_top}")
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
   results = []
   for i, target in enumerate(c.targets):
