@@ -23,7 +23,6 @@ side. Not run in CI (hours of CPU; RANKING.md says how long and where).
 from __future__ import annotations
 
 import copy
-import errno
 import os
 import sys
 import time
@@ -187,35 +186,46 @@ def configurations(root: str, config, target: float, n: int) -> list[dict]:
 # ---------------------------------------------------------------- claiming units
 
 
-def _alive(pid: int) -> bool:
+def _start_time(pid: int) -> str:
+  """The process's start time in clock ticks since boot ('' if there is no such process):
+  with the pid, it names one process even after the pid is reused."""
   try:
-    os.kill(pid, 0)
-  except OSError as e:
-    return e.errno == errno.EPERM
-  return True
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[19]
+  except (OSError, IndexError):
+    return ""
+
+
+def _holder_alive(text: str) -> bool:
+  pid, _, started = text.strip().partition(" ")
+  if not pid.isdigit():
+    return False
+  now = _start_time(int(pid))
+  return bool(now) and (not started or now == started)
 
 
 def claim(directory: str) -> bool:
   """True if this process may run the unit in `directory`: nobody alive holds it."""
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, ".claim")
+  me = f"{os.getpid()} {_start_time(os.getpid())}"
   for _ in range(2):
     try:
       fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
       try:
         with open(path) as f:
-          pid = int(f.read().strip() or 0)
-      except (OSError, ValueError):
-        pid = 0
-      if pid == os.getpid():
+          holder = f.read()
+      except OSError:
+        holder = ""
+      if holder.strip() == me.strip():
         return True
-      if pid and _alive(pid):
+      if _holder_alive(holder):
         return False
       os.remove(path)  # its holder died: take it over (the unit resumes)
       continue
     with os.fdopen(fd, "w") as f:
-      f.write(str(os.getpid()))
+      f.write(me)
     return True
   return False
 

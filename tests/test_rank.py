@@ -150,3 +150,22 @@ def test_rank_end_to_end_resumes_a_half_written_ground_truth(tmp_path):
   again = json.loads((tmp_path / "rank.json").read_text())
   assert again["ground_truth"] == out["ground_truth"] and again["recipe"] == "e1"
   assert again["variants"]["today"]["proxy"] == out["variants"]["today"]["proxy"]
+
+
+def test_a_unit_is_claimed_once_and_taken_over_from_a_dead_or_reused_pid(tmp_path):
+  from benchmarks import rank
+  d = str(tmp_path / "unit")
+  assert rank.claim(d) and rank.claim(d)  # ours, twice
+  holder = subprocess.Popen(["sleep", "30"])
+  try:
+    (tmp_path / "unit" / ".claim").write_text(f"{holder.pid} {rank._start_time(holder.pid)}")
+    assert not rank.claim(d)  # a live holder keeps it
+    (tmp_path / "unit" / ".claim").write_text(f"{holder.pid} 1")  # its pid, another process
+    assert rank.claim(d)
+  finally:
+    holder.kill()
+    holder.wait()
+  (tmp_path / "unit" / ".claim").write_text(f"{holder.pid} {rank._start_time(holder.pid)}")
+  assert rank.claim(d)  # the holder died
+  rank.release(d)
+  assert not os.path.exists(tmp_path / "unit" / ".claim")
