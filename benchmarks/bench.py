@@ -43,9 +43,10 @@ import time
 import numpy as np
 from absl import flags
 
-from gp_jax import cli, data, io_utils, tfds_data, timing
-from gp_jax import splits as splits_lib
-from gp_jax.errors import UserError
+from gp_jax.runtime import cli, io_utils, timing
+from gp_jax.data import loader, tfds_source
+from gp_jax.data import splits as splits_lib
+from gp_jax.runtime.errors import UserError
 
 _ONLY = flags.DEFINE_list("only", [], "Tables to run (default: all but gpu; gpu alone runs the "
                           "accelerator table into bench_gpu.json).")
@@ -83,7 +84,7 @@ def load_config(name: str, arg=None):
 
 
 def bench_setup(config_name: str, arg, resolution: int):
-  from gp_jax.config_lib import spec_from_config
+  from gp_jax.config.build import spec_from_config
   config = load_config(config_name, arg)
   config.dataset.resolution = resolution
   return config, spec_from_config(config)
@@ -122,14 +123,14 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
   As the stage does, the step is compiled before the state exists; `low_memory`
   sets `config.cpu_low_memory` (XLA:CPU flags, before the backend starts).
   """
-  from gp_jax import xla_flags
+  from gp_jax.runtime import xla_flags
   config, spec = bench_setup(config_name, arg, resolution)
   config.cpu_low_memory = low_memory
   flags_applied = xla_flags.apply(config)
   import jax
-  from gp_jax import host_memory, optim, sharding
-  from gp_jax import pruningnet as pn_lib
-  from gp_jax.pruningnet import pruningnet_from_config
+  from gp_jax.runtime import host_memory, optim, sharding
+  from gp_jax.hypernet import pruningnet as pn_lib
+  from gp_jax.hypernet.pruningnet import pruningnet_from_config
   from gp_jax.stages import pruningnet as stage
   c = config.pruningnet
   c.configs_per_step, c.batch_size, c.momentum_dtype = 1, batch, momentum_dtype
@@ -147,7 +148,7 @@ def worker_jax_step(config_name, arg, batch, resolution, steps, warmup=2,
   data = random_batch(spec, batch)
   abstract = jax.eval_shape(lambda: pn_lib.create_state(model, spec, tx, 0))
   lowered = jax.jit(counted, donate_argnums=0).lower(
-      abstract, {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in data.items()})
+      abstract, {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in loader.items()})
   flops = lowered.cost_analysis()["flops"]
   t0 = time.perf_counter()
   step_fn = lowered.compile()
@@ -222,8 +223,8 @@ def device_peak_mb():
 
 
 def _population(config, spec, count: int, seed: int = 0) -> np.ndarray:
-  from gp_jax import channels
-  from gp_jax.config_lib import fixed_groups_from_config
+  from gp_jax.net import channels
+  from gp_jax.config.build import fixed_groups_from_config
   grid = channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
                                   config.channels.grid_high)
   rng = np.random.default_rng(seed)
@@ -235,7 +236,7 @@ def _population(config, spec, count: int, seed: int = 0) -> np.ndarray:
 def _mean_macs_ratio(spec, widths) -> float:
   """Mean MACs of the configurations the reference timed, over the full network's:
   it computes only their channels, gp_jax's masked programs compute all of them."""
-  from gp_jax import costs
+  from gp_jax.net import costs
   return float(np.mean([costs.macs_ratio(spec, w) for w in widths]))
 
 
@@ -243,13 +244,13 @@ def worker_jax_candidates(config_name, arg, resolution, population, modes, recal
                           recal_batch=32, eval_images=100, repeats=2):
   """Candidates/s of the search's scorer: BN recalibration + held-out top-1, with the
   config's `cpu_low_memory` (as the search stage runs)."""
-  from gp_jax import xla_flags
+  from gp_jax.runtime import xla_flags
   config, spec = bench_setup(config_name, arg, resolution)
   low_memory = xla_flags.apply(config)  # before the backend starts
   import jax
   import jax.numpy as jnp
-  from gp_jax import candidates
-  from gp_jax.pruningnet import pruningnet_from_config
+  from gp_jax.hypernet import candidates
+  from gp_jax.hypernet.pruningnet import pruningnet_from_config
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   recal = jnp.asarray(random_batch(spec, recal_batches * recal_batch, 1)["image"])
   held = random_batch(spec, eval_images, 2)
@@ -305,9 +306,9 @@ def worker_torch_candidates(config_name, arg, resolution, count, recal_batches=5
 def worker_latency(config_name, arg, resolution, ratios, batches, runs):
   """Latency of the sliced network at uniform keep-ratios hitting each MACs ratio."""
   import jax
-  from gp_jax import costs, models
-  from gp_jax.config_lib import make_env
-  from gp_jax.timing import measure_latency_ms
+  from gp_jax.net import costs, models
+  from gp_jax.config.build import make_env
+  from gp_jax.runtime.timing import measure_latency_ms
   from gp_jax.search import methods
   config, spec = bench_setup(config_name, arg, resolution)
   shape = (spec.resolution, spec.resolution, spec.in_channels)
@@ -334,8 +335,8 @@ def worker_latency_model(config_name, arg, resolution, batch, grid_points, runs,
   of `checks` random sliced networks."""
   import numpy as np
   from scipy import stats
-  from gp_jax import latency
-  from gp_jax.config_lib import fixed_groups_from_config
+  from gp_jax.net import latency
+  from gp_jax.config.build import fixed_groups_from_config
   config, spec = bench_setup(config_name, arg, resolution)
   config.eval.latency_batch_size, config.latency.grid_points = batch, grid_points
   config.latency.runs = runs
@@ -358,7 +359,7 @@ def _im2col_conv(x, kernel, stride: int):
   """The alternative measured beside gp_jax's forms: every tap's window
   concatenated along channels, one (N*H*W, k*k*Cin) x (k*k*Cin, Cout) product."""
   import jax.numpy as jnp
-  from gp_jax import models
+  from gp_jax.net import models
   taps = [tap for _, _, tap in models.same_padding_taps(x, kernel.shape[0], stride)]
   n, h, w, _ = taps[0].shape
   patches = jnp.concatenate(taps, axis=-1).reshape(n * h * w, -1)
@@ -370,7 +371,7 @@ def worker_conv_forms(cases, runs, rounds=5):
   in each form, the forms interleaved round by round (the machine drifts)."""
   import jax
   import jax.numpy as jnp
-  from gp_jax import models
+  from gp_jax.net import models
 
   def xla(x, k, stride, groups):
     return jax.lax.conv_general_dilated(x, k, (stride, stride), "SAME",
@@ -421,7 +422,8 @@ def worker_net_forms(config_name, arg, resolution, batch, rounds, steps):
   """The retrain step of the unpruned (sliced, full-width) network with the CPU
   conv forms against XLA's own convs everywhere (`portable`), interleaved."""
   import jax
-  from gp_jax import models, optim
+  from gp_jax.net import models
+  from gp_jax.runtime import optim
   from gp_jax.stages import retrain
   config, spec = bench_setup(config_name, arg, resolution)
   data = jax.device_put(random_batch(spec, batch))
@@ -465,8 +467,9 @@ def worker_dense_rules(config_name, resolution, batch, rounds):
   """The PruningNet train step with the dense form on for the convs each rule
   picks, and with gp_jax's rule; one process, the rules interleaved round by round."""
   import jax
-  from gp_jax import models, optim, sharding
-  from gp_jax import pruningnet as pn_lib
+  from gp_jax.net import models
+  from gp_jax.runtime import optim, sharding
+  from gp_jax.hypernet import pruningnet as pn_lib
   from gp_jax.stages import pruningnet as stage
   config, spec = bench_setup(config_name, None, resolution)
   c = config.pruningnet
@@ -515,8 +518,8 @@ def worker_sharded_memory(config_name, devices, model_sizes):
   """Per-device bytes of the PruningNet train state on (devices / model, model) meshes,
   from the shardings the stage uses (nothing is allocated)."""
   import jax
-  from gp_jax import optim, sharding
-  from gp_jax.pruningnet import create_state, pruningnet_from_config
+  from gp_jax.runtime import optim, sharding
+  from gp_jax.hypernet.pruningnet import create_state, pruningnet_from_config
   config, spec = bench_setup(config_name, None, 0)
   model = pruningnet_from_config(spec, config)
   state = jax.eval_shape(lambda: create_state(model, spec, optim.make_optimizer(
@@ -690,7 +693,7 @@ XLA_OPTIONS = (  # label, XLA flags; the options this jaxlib's XLA:CPU knows
 def bench_xla_options(quick: bool) -> dict:
   """Each option in its own processes (XLA reads XLA_FLAGS once, at start), the
   options taken in turn `passes` times so drift hits them alike."""
-  from gp_jax import xla_flags
+  from gp_jax.runtime import xla_flags
   passes = 1 if quick else 2
   runs = {label: {"step": [], "candidates": [], "compile": [], "error": None}
           for label, _ in XLA_OPTIONS}
@@ -805,7 +808,7 @@ def table_step(r: dict) -> str:
             "process's (compile, init, steps); the step is compiled before the state is "
             "allocated, as the stage does. XLA: the step's arguments (the train state) and "
             "temporaries from its memory analysis. A row named for a config runs with that "
-            "config's `cpu_low_memory` (`gp_jax/xla_flags.py`: on for MobileNetV2 and "
+            "config's `cpu_low_memory` (`gp_jax/runtime/xla_flags.py`: on for MobileNetV2 and "
             "ResNet-50, off for digits); the 'cpu_low_memory' and 'without cpu_low_memory' rows "
             "flip it."]
   return "\n".join(lines)
@@ -928,7 +931,7 @@ def table_latency_model(r: dict) -> str:
         f"{x['spearman_repeat']:.2f} | {100 * x['median_rel_error']:.1f}% "
         f"({100 * x['median_rel_error_monotone']:.1f}%) | {100 * x['max_rel_error']:.1f}% "
         f"({100 * x['max_rel_error_monotone']:.1f}%) | {100 * x['median_repeat_diff']:.1f}% |")
-  lines += ["", "The latency table of `search.constraint=latency` (gp_jax/latency.py): every "
+  lines += ["", "The latency table of `search.constraint=latency` (gp_jax/net/latency.py): every "
             "layer jitted alone at up to 8 widths per channel group (bilinear in between), "
             "calibrated on 4 whole networks (`network = scale * sum(layers) + constant`). "
             "'Measured values' predicts from the layers' measured times "
@@ -944,7 +947,7 @@ def table_latency_model(r: dict) -> str:
 
 def bench_memory(quick: bool) -> dict:
   import tempfile
-  from gp_jax.pruningnet import count_pruningnet_params
+  from gp_jax.hypernet.pruningnet import count_pruningnet_params
   out = {"stages": {}, "pruningnet_params": {}}
   with tempfile.TemporaryDirectory() as workdir:
     overrides = {"pruningnet.steps": 20 if quick else 100, "search.evaluations": 32,
@@ -987,8 +990,8 @@ def table_sharding(r: dict) -> str:
                  f"{gib(row['state_bytes'])} | {row['largest_head_bytes'] / 2 ** 20:.0f} MiB |")
   one, last = rows["1"], rows[list(rows)[-1]]
   lines += ["", f"{r['config']}'s PruningNet (float32), per device, from the shardings "
-            f"`gp_jax.sharding.state_shardings` gives the train state: the kernel-head output "
-            f"matrices (and their momentum) are split over `model`, the rest replicated. "
+            f"`gp_jax.runtime.sharding.state_shardings` gives the train state: the kernel-head "
+            f"output matrices (and their momentum) are split over `model`, the rest replicated. "
             f"`model={list(rows)[-1]}` holds {last['state_bytes'] / one['state_bytes']:.2f}x "
             f"the state of `model=1`; the largest head is {one['largest_head']}."]
   return "\n".join(lines)
@@ -1036,19 +1039,19 @@ def bench_pipeline(quick: bool) -> dict:
   """Decode + augment throughput per process, inline and with grain workers."""
   resolution, batch = 224, 32
   source = SyntheticJpegs(256)
-  train_fn, eval_fn = tfds_data.transforms("imagenet2012", resolution, lighting=0.1)
+  train_fn, eval_fn = tfds_source.transforms("imagenet2012", resolution, lighting=0.1)
   split = splits_lib.SourceSplit(source, np.arange(len(source)), train_fn, eval_fn)
-  ds = data.train_batches(split, batch, seed=0)
+  ds = loader.train_batches(split, batch, seed=0)
   batches, repeats = (4, 1) if quick else (12, 3)
   decode_only = _median_rate(lambda: (source[i % len(source)] for i in range(10 ** 9)),
                              1, batches * batch, repeats)
   workers = min(4, os.cpu_count() or 1)
   out = {"resolution": resolution, "batch": batch, "cpu_count": os.cpu_count(),
          "decode_only_images_per_s": decode_only}
-  out["inline_images_per_s"] = _median_rate(lambda: data.iterate(ds, 0, 0), batch, batches,
-                                            repeats)
+  out["inline_images_per_s"] = _median_rate(lambda: loader.iterate(ds, 0, 0), batch, batches,
+                                              repeats)
   out[f"workers_{workers}_images_per_s"] = _median_rate(
-      lambda: data.iterate(ds, 0, workers), batch, batches, repeats)
+      lambda: loader.iterate(ds, 0, workers), batch, batches, repeats)
   out["workers"] = workers
   out["augment_cost_ratio"] = decode_only / out["inline_images_per_s"]
   out["worker_speedup"] = out[f"workers_{workers}_images_per_s"] / out["inline_images_per_s"]
@@ -1133,7 +1136,7 @@ def main(argv):
   names = _ONLY.value or list(TABLES)
   for name in names:
     if name not in TABLES:
-      from gp_jax.errors import unknown_name
+      from gp_jax.runtime.errors import unknown_name
       raise unknown_name("benchmark", name, TABLES)
   json_path = os.path.join(_OUT.value, "bench.json")
   if _RENDER.value:

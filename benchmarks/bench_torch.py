@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gp_jax.spec import ArchSpec
+from gp_jax.net.spec import ArchSpec
 
 
 class MetaPruningStyleNet(nn.Module):

@@ -67,7 +67,7 @@ def bench_gpu(quick: bool, json_path: str, in_subprocess, machine: dict,
               budget_s: float = 480.0) -> dict:
   """Runs the rows in order within `budget_s` (each through `in_subprocess(worker,
   timeout, **params)`, bench.py's), rewriting `json_path` after each."""
-  from gp_jax import io_utils  # pylint: disable=import-outside-toplevel
+  from gp_jax.runtime import io_utils  # pylint: disable=import-outside-toplevel
   start = time.time()
   out = {"machine": machine, "quick": quick, "rows": {}}
   torch_device = _torch_device()

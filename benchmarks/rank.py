@@ -32,13 +32,15 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from gp_jax import cli, evaluate, io_utils, validation
-from gp_jax.config_lib import make_env, spec_from_config
-from gp_jax.default_config import epochs_to_steps
-from gp_jax.errors import UserError
+from gp_jax.runtime import cli, io_utils
+from gp_jax import evaluate
+from gp_jax.config import validation
+from gp_jax.config.build import make_env, spec_from_config
+from gp_jax.config.schema import epochs_to_steps
+from gp_jax.runtime.errors import UserError
 from gp_jax.search import methods
 from gp_jax.search.baselines import RandomSearch
-from gp_jax.timing import host_cpu
+from gp_jax.runtime.timing import host_cpu
 from gp_jax.stages import pruningnet, search
 
 from benchmarks import rank_stats
@@ -129,7 +131,7 @@ _SIZES = {}
 def train_sizes(config) -> dict:
   """{pruningnet: images the PruningNet trains on, retrain: those a retrain uses}."""
   if not _SIZES:
-    from gp_jax import datasets  # pylint: disable=import-outside-toplevel
+    from gp_jax.data import datasets  # pylint: disable=import-outside-toplevel
     splits = datasets.load_splits(config.dataset, spec_from_config(config).resolution)
     _SIZES["pruningnet"] = len(splits.train)
     _SIZES["retrain"] = len(splits.train) + (len(splits.holdout) if config.retrain.use_holdout
@@ -157,7 +159,7 @@ def draw_configurations(config, target: float, n: int) -> list[dict]:
   own stream, then the uniform one."""
   spec = spec_from_config(config)
   env = make_env(config, spec, target)
-  from gp_jax import channels  # pylint: disable=import-outside-toplevel
+  from gp_jax.net import channels  # pylint: disable=import-outside-toplevel
   grid = channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
                                   config.channels.grid_high)
   sampler = RandomSearch(env, population=n, evaluations=n, seed=0, grid=grid)

@@ -26,11 +26,13 @@ import numpy as np
 from absl import flags
 
 from configs import digits_resnet20, fashion_mnist_resnet20
-from gp_jax import cli, evaluate, io_utils, validation
-from gp_jax.default_config import epochs_to_steps
-from gp_jax.errors import UserError
+from gp_jax.runtime import cli, io_utils
+from gp_jax import evaluate
+from gp_jax.config import validation
+from gp_jax.config.schema import epochs_to_steps
+from gp_jax.runtime.errors import UserError
 from gp_jax.search import plots
-from gp_jax.timing import host_cpu
+from gp_jax.runtime.timing import host_cpu
 from gp_jax.stages import pruningnet, retrain, search
 
 # (label, method, rl.state): the methods and controls
@@ -327,7 +329,7 @@ def main(argv):
   del argv
   for label in _LOW.value + _HIGH.value:
     if label not in RUNS:
-      from gp_jax.errors import unknown_name
+      from gp_jax.runtime.errors import unknown_name
       raise unknown_name("study run", label, RUNS)
   if len(_TARGETS.value) != 2:
     raise UserError("--targets takes two MACs ratios: low,high")

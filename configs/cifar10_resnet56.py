@@ -13,7 +13,7 @@ images); search 500 candidates, each recalibrated on 512 training images and
 scored on all 5,000 held-out ones; retrain from scratch on all 50,000 images
 for 160 epochs (lr 0.1 x0.1 at 50% and 75%), the usual CIFAR ResNet recipe.
 """
-from gp_jax.default_config import apply_smoke, base_config, parse_arg, set_training
+from gp_jax.config.schema import apply_smoke, base_config, parse_arg, set_training
 
 CIFAR_TRAIN = 50_000
 HOLDOUT = 5_000

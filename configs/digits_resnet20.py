@@ -12,7 +12,7 @@ AMD EPYC.
     python -m gp_jax.main --config=configs/digits_resnet20.py --workdir=W \
         --config.search.constraint=latency --config.search.targets='(0.6,)'
 """
-from gp_jax.default_config import apply_smoke, base_config, parse_arg
+from gp_jax.config.schema import apply_smoke, base_config, parse_arg
 
 
 def get_config(arg=None):

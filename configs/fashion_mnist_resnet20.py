@@ -7,7 +7,7 @@
 
 The harder offline benchmark: pruning decisions show in accuracy here, where
 digits cannot tell methods apart. The split is gp_jax's own (10,000 test
-images; see gp_jax/fashion_mnist.py), not the official one.
+images; see gp_jax/data/fashion_mnist.py), not the official one.
 
 Recipe, sized for a 2-core CPU: ResNet-20 at half width (8/16/32 channels, a
 quarter of the MACs: the study runs dozens of searches on it); 5,000 training
@@ -19,8 +19,8 @@ Expected: the whole pipeline in about 25 minutes on a 2-core AMD EPYC (PruningNe
 about 5, search about 4, each of the three retrains about 5); retrained test top-1
 around 84-88% at 0.3 MACs (RANKING.md and STUDY.md have the measured spread).
 """
-from gp_jax import fashion_mnist
-from gp_jax.default_config import apply_smoke, base_config, parse_arg, set_training
+from gp_jax.data import fashion_mnist
+from gp_jax.config.schema import apply_smoke, base_config, parse_arg, set_training
 
 TRAIN = 60_000
 HOLDOUT = 5_000

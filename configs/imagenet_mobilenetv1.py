@@ -8,11 +8,11 @@
 
 The argument is `[<width multiplier>][,smoke]`.
 
-Recipe: the MobileNetV2 one (`default_config.mobilenet_recipe`): PruningNet 64
+Recipe: the MobileNetV2 one (`schema.mobilenet_recipe`): PruningNet 64
 epochs at batch 512, lr 0.25 linear, label smoothing 0.1 (153,896 steps);
 search 1,000 candidates; retrain 250 epochs.
 """
-from gp_jax.default_config import apply_smoke, imagenet_config, mobilenet_recipe, parse_arg
+from gp_jax.config.schema import apply_smoke, imagenet_config, mobilenet_recipe, parse_arg
 
 
 def get_config(arg=None):

@@ -16,7 +16,7 @@ Search: 1,000 candidates on 10,000 held-out images. Retrain from scratch: the
 usual MobileNet recipe (250 epochs, batch 512, lr 0.25 linear, weight decay 4e-5,
 label smoothing 0.1).
 """
-from gp_jax.default_config import apply_smoke, imagenet_config, mobilenet_recipe, parse_arg
+from gp_jax.config.schema import apply_smoke, imagenet_config, mobilenet_recipe, parse_arg
 
 
 def get_config(arg=None):

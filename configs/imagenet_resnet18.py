@@ -7,11 +7,11 @@ pruning your own network): 1.81 GMACs, 11.7M params, as torchvision's resnet18.
 `model.arch` names this file's `resnet18` function; the argument is the width multiplier.
 Channel groups are inferred: each stage's residual stream is one group.
 
-Recipe: the ResNet-50 one (`default_config.resnet_recipe`: PruningNet 32 epochs as
+Recipe: the ResNet-50 one (`schema.resnet_recipe`: PruningNet 32 epochs as
 MetaPruning's ResNets, retrain 90 epochs at batch 256, lr 0.1 x0.1 at 30/60/80).
 """
-from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg, resnet_recipe
-from gp_jax.spec import SpecBuilder
+from gp_jax.config.schema import apply_smoke, imagenet_config, parse_arg, resnet_recipe
+from gp_jax.net.spec import SpecBuilder
 
 
 def resnet18(*, num_classes, resolution, in_channels, width_multiplier=1.0):

@@ -19,7 +19,7 @@ scored on 10,000 held-out ones. Retrain from scratch: the standard 90-epoch
 ResNet-50 recipe (batch 256, lr 0.1 x0.1 at epochs 30/60/80). Needs ImageNet as
 ArrayRecord files (see docs/datasets.md).
 """
-from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg, resnet_recipe
+from gp_jax.config.schema import apply_smoke, imagenet_config, parse_arg, resnet_recipe
 
 
 def get_config(arg=None):

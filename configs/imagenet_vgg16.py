@@ -6,12 +6,12 @@ pruning your own network): 15.47 GMACs, 138.4M params, as torchvision's vgg16.
 
 `model.arch` names this file's `vgg16` function; the argument is the width multiplier.
 
-Recipe: the ResNet schedule (`default_config.resnet_recipe`: PruningNet 32 epochs,
+Recipe: the ResNet schedule (`schema.resnet_recipe`: PruningNet 32 epochs,
 retrain 90 at batch 256, x0.1 at 30/60/80) at torchvision's VGG lr 0.01 and weight
 decay 5e-4.
 """
-from gp_jax.default_config import apply_smoke, imagenet_config, parse_arg, resnet_recipe
-from gp_jax.spec import SpecBuilder
+from gp_jax.config.schema import apply_smoke, imagenet_config, parse_arg, resnet_recipe
+from gp_jax.net.spec import SpecBuilder
 
 STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 

@@ -20,8 +20,8 @@ images (Fashion-MNIST's size) that is the Fashion-MNIST config's recipe, about
 """
 import os
 
-from gp_jax.default_config import apply_smoke, base_config, set_training
-from gp_jax.errors import UserError
+from gp_jax.config.schema import apply_smoke, base_config, set_training
+from gp_jax.runtime.errors import UserError
 
 
 def epochs_for(train_images: int) -> float:
@@ -38,7 +38,7 @@ def get_config(arg=None):
   config.dataset.name = "npz" if path.endswith(".npz") else "image_folder"
   config.dataset.path = os.path.expanduser(path)
   config.dataset.resolution = 0  # the data's own
-  from gp_jax import datasets  # pylint: disable=import-outside-toplevel  # reads the data
+  from gp_jax.data import datasets  # pylint: disable=import-outside-toplevel  # reads the data
   info = datasets.info(config.dataset)
   n = info.train_examples
   config.dataset.holdout_size = max(1, min(n // 10, 5_000))

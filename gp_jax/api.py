@@ -20,9 +20,12 @@ from typing import Any
 
 import ml_collections
 
-from gp_jax import datasets, io_utils, models, validation, workdir_lock
+from gp_jax.data import datasets
+from gp_jax.runtime import io_utils, workdir_lock
+from gp_jax.net import models
+from gp_jax.config import validation
 from gp_jax.artifacts import RETRAIN, input_norm_from_record, load_network
-from gp_jax.errors import UserError, unknown_name
+from gp_jax.runtime.errors import UserError, unknown_name
 from gp_jax.stages import eval as eval_stage, pruningnet, retrain, search
 
 # name -> run(config, workdir), in pipeline order
@@ -46,7 +49,7 @@ def prune(config: ml_collections.ConfigDict, workdir: str, stages=tuple(STAGES))
   """Runs `stages` of the pipeline for `config` into `workdir` (each resumes where it
   stopped); returns W/report.json (empty before the eval stage has run).
 
-  Raises `gp_jax.errors.UserError` (one line saying what to do) for a bad config or a
+  Raises `gp_jax.runtime.errors.UserError` (one line saying what to do) for a bad config or a
   missing dataset, before anything is written.
   """
   for stage in stages:

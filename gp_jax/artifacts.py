@@ -17,11 +17,14 @@ import os
 
 import jax
 
-from gp_jax import checkpoints, constraints, costs, datasets, io_utils, optim, seeds, sharding
-from gp_jax.architectures import get_spec
-from gp_jax.errors import UserError
-from gp_jax.network_files import NETWORK_FILE, locate_network  # noqa: F401
-from gp_jax.pruningnet import create_state, pruningnet_from_config
+from gp_jax.runtime import checkpoints, io_utils, optim, seeds, sharding
+from gp_jax import constraints
+from gp_jax.net import costs
+from gp_jax.data import datasets
+from gp_jax.net.architectures import get_spec
+from gp_jax.runtime.errors import UserError
+from gp_jax.net.network_files import NETWORK_FILE, locate_network  # noqa: F401
+from gp_jax.hypernet.pruningnet import create_state, pruningnet_from_config
 
 PRUNINGNET, SEARCH, RETRAIN = "pruningnet", "search", "retrain"
 RESULT_FILE = "result.json"

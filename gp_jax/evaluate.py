@@ -18,11 +18,13 @@ import ml_collections
 import numpy as np
 from absl import flags
 
-from gp_jax import cli, data, datasets, distributed, io_utils, models, workdir_lock
-from gp_jax.errors import UserError
+from gp_jax.runtime import cli, distributed, io_utils, workdir_lock
+from gp_jax.data import loader, datasets
+from gp_jax.net import models
+from gp_jax.runtime.errors import UserError
 from gp_jax.artifacts import (NETWORK_FILE, RETRAIN, input_norm_from_record, load_network,  # noqa: F401
                               locate_network)
-from gp_jax.timing import host_cpu, measure_latency_ms
+from gp_jax.runtime.timing import host_cpu, measure_latency_ms
 
 ROLES = ("pruned", "uniform", "unpruned")
 
@@ -35,8 +37,8 @@ def test_split(record: dict, spec):
 
 def test_batches(split, record: dict):
   """`split` in order, in `eval.batch_size` batches."""
-  return data.eval_batches(split, record["eval"]["batch_size"],
-                           record["dataset"].get("worker_count", 0))
+  return loader.eval_batches(split, record["eval"]["batch_size"],
+                             record["dataset"].get("worker_count", 0))
 
 
 def test_accuracy(logits_fn, split, record: dict) -> tuple[float, float]:

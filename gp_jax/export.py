@@ -22,10 +22,12 @@ import jax
 import numpy as np
 from absl import flags
 
-from gp_jax import cli, evaluate, folding, io_utils, models
-from gp_jax.errors import UserError
+from gp_jax.runtime import cli, io_utils
+from gp_jax import evaluate
+from gp_jax.net import folding, models
+from gp_jax.runtime.errors import UserError
 from gp_jax.artifacts import input_norm_from_record, locate_network
-from gp_jax.timing import measure_latency_ms
+from gp_jax.runtime.timing import measure_latency_ms
 
 FORMATS = ("stablehlo", "onnx")
 PLATFORMS = ("cpu", "cuda", "tpu")

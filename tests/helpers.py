@@ -2,7 +2,7 @@
 import jax
 import numpy as np
 
-from gp_jax import architectures, channels, models
+from gp_jax.net import architectures, channels, models
 
 
 def small_spec(arch: str, resolution: int = 32, in_channels: int = 3,

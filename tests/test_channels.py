@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import channels
-from gp_jax.errors import UserError
+from gp_jax.net import channels
+from gp_jax.runtime.errors import UserError
 from tests.helpers import small_spec
 
 

@@ -1,7 +1,7 @@
 """Config validation: generated malformed configs and overrides, each rejected with
 one line and exit code 2, before anything is written.
 
-The malformed values are generated from the schema, `default_config.FIELDS` (each rule
+The malformed values are generated from the schema, `schema.FIELDS` (each rule
 lists values of the wrong type or outside its range), from typos of real field
 names, and from broken config files; none is picked by hand.
 """
@@ -15,9 +15,9 @@ import sys
 import ml_collections
 import pytest
 
-from gp_jax import default_config, validation
-from gp_jax.default_config import base_config
-from gp_jax.errors import UserError
+from gp_jax.config import schema, validation
+from gp_jax.config.schema import base_config
+from gp_jax.runtime.errors import UserError
 from tests import tiny_config as tiny_config_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,9 +55,9 @@ def with_value(config, path, value):
 
 
 def test_every_field_is_declared_once_and_its_default_passes_its_rule():
-  paths = [f.path for f in default_config.FIELDS]
+  paths = [f.path for f in schema.FIELDS]
   assert len(paths) == len(set(paths))
-  for field in default_config.FIELDS:
+  for field in schema.FIELDS:
     assert field.rule.check(field.default), field.path
   assert set(validation.leaves(base_config())) == set(paths) and list(validation.rules()) == paths
   assert len(CASES) >= 150
@@ -150,7 +150,9 @@ def test_cli_rejects_generated_bad_input_with_one_line_exit_2_and_untouched_work
 
 COUNT_VALIDATIONS = """
 import atexit, sys
-from gp_jax import cli, main, validation
+from gp_jax.runtime import cli
+from gp_jax import main
+from gp_jax.config import validation
 calls = []
 real = validation.validate
 validation.validate = lambda config: (calls.append(1), real(config))[1]

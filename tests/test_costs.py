@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import costs, models
+from gp_jax.net import costs, models
 from tests.helpers import random_widths, small_spec
 
 # (arch, width multiplier, classes, resolution, published MACs, published params, source)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gp_jax import augment, data, splits
+from gp_jax.data import augment, loader, splits
 from gp_jax.stages import eval as eval_stage, pruningnet, retrain, search
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,9 +63,9 @@ def keep(record, rng):
 
 def test_process_slices_make_the_single_process_global_batch():
   split = splits.SourceSplit(Numbered(96), np.arange(96), keep, lambda r: r)
-  whole = data.train_batches(split, 8, seed=3)
-  parts = [data.train_batches(split, 8, seed=3, process_index=i, process_count=2)
-           for i in range(2)]
+  whole = loader.train_batches(split, 8, seed=3)
+  parts = [loader.train_batches(split, 8, seed=3, process_index=i, process_count=2)
+             for i in range(2)]
   assert parts[0][0]["image"].shape == (4, 8, 8, 3)  # global batch 8 split over 2 processes
   for step in (0, 1, 11, 12, 30):  # across epoch boundaries too
     joined = np.concatenate([p[step]["label"] for p in parts])
@@ -77,13 +77,13 @@ def test_process_slices_make_the_single_process_global_batch():
 
 def test_iterate_with_workers_equals_inline_and_resumes_mid_stream():
   split = splits.SourceSplit(Numbered(40), np.arange(40), keep, lambda r: r)
-  ds = data.train_batches(split, 4, seed=1)
-  inline = data.iterate(ds, 5, worker_count=0)
-  workers = data.iterate(ds, 5, worker_count=2)
+  ds = loader.train_batches(split, 4, seed=1)
+  inline = loader.iterate(ds, 5, worker_count=0)
+  workers = loader.iterate(ds, 5, worker_count=2)
   for _ in range(6):
     a, b = next(inline), next(workers)
     np.testing.assert_array_equal(a["label"], b["label"])
-  np.testing.assert_array_equal(next(data.iterate(ds, 3))["label"], ds[3]["label"])
+  np.testing.assert_array_equal(next(loader.iterate(ds, 3))["label"], ds[3]["label"])
 
 
 def test_augmentations_give_uint8_images_of_the_right_size():
@@ -119,11 +119,11 @@ def test_missing_dataset_is_one_line_with_the_prepare_command(config_name, needl
 
 
 def test_digits_read_from_scikit_learns_file_equal_its_loader():
-  """digits_data reads scikit-learn's bundled file with numpy (no sklearn import);
+  """data/digits.py reads scikit-learn's bundled file with numpy (no sklearn import);
   the images and labels are the ones sklearn's own loader returns."""
   from sklearn.datasets import load_digits
-  from gp_jax import digits_data
-  images, labels = digits_data._raw_digits()  # pylint: disable=protected-access
+  from gp_jax.data import digits
+  images, labels = digits._raw_digits()  # pylint: disable=protected-access
   expected = load_digits()
   assert images.shape == (1797, 8, 8)
   np.testing.assert_array_equal(images, expected.images)

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 
-from gp_jax import layer_graph
+from gp_jax.hypernet import layer_graph
 from tests.helpers import random_widths, small_spec
 
 

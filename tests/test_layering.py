@@ -1,27 +1,40 @@
 """The package's import graph, read from the source (function-local imports too):
 no import circles, no stage module importing another (stages exchange their
-outputs through `gp_jax.artifacts`, the workdir's layout), and the layers of the
-layers of docs/design.md read top-down: library -> artifacts -> the workdir's readers
-(stages, evaluate, export) -> entry points."""
+outputs through `gp_jax.artifacts`, the workdir's layout), and the layers of
+docs/design.md, read from the folders, bottom-up: runtime -> data -> net -> hypernet
+-> constraints -> search -> config -> artifacts -> the workdir's readers (stages,
+evaluate, export) -> entry points. A module imports only from its own layer or
+those below it."""
 import ast
 import re
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "gp_jax"
+# Bottom-up: each folder of gp_jax/ is one layer; the root holds the artifacts, the
+# workdir's readers and the entry points.
+FOLDERS = ("runtime", "data", "net", "hypernet", "constraints", "search", "config")
+ARTIFACTS = {"gp_jax.artifacts"}
+WORKDIR_READERS = {"gp_jax.evaluate", "gp_jax.export"}  # and gp_jax/stages/
 # The package's facade (`gp_jax/__init__.py` re-exports the API lazily) is an entry
 # point too; `from gp_jax import module` does not import it (below).
 ENTRY_POINTS = {"gp_jax.main", "gp_jax.summary", "gp_jax.api", "gp_jax"}
-WORKDIR_READERS = {"gp_jax.evaluate", "gp_jax.export"}
 
 
 def layer(module: str) -> int:
-  """0 library, 1 artifacts, 2 stages and the workdir's other readers, 3 entry points."""
+  """The module's layer, 0 at the bottom."""
+  parts = module.split(".")
+  if len(parts) > 2 and parts[1] in FOLDERS or module in {f"gp_jax.{f}" for f in FOLDERS}:
+    return FOLDERS.index(parts[1])
+  top = len(FOLDERS)
+  if module in ARTIFACTS:
+    return top
+  if parts[1:2] == ["stages"] or module in WORKDIR_READERS:
+    return top + 1
   if module in ENTRY_POINTS:
-    return 3
-  if module.startswith("gp_jax.stages") or module in WORKDIR_READERS:
-    return 2
-  return 1 if module == "gp_jax.artifacts" else 0
+    return top + 2
+  raise AssertionError(f"{module} is in no layer: move it into a folder of {FOLDERS} or "
+                       "name it in tests/test_layering.py")
 
 
 def _modules() -> dict[str, str]:
@@ -112,7 +125,16 @@ def test_no_stage_imports_another_stage():
     assert not graph[stage] & (stages - {stage}), (stage, graph[stage] & stages)
 
 
-def test_layers_import_only_from_the_layers_above():
+def test_every_module_sits_in_a_layer():
+  modules = set(_modules())
+  assert {layer(m) for m in modules} == set(range(len(FOLDERS) + 3))
+  assert layer("gp_jax.runtime.errors") < layer("gp_jax.data.loader") < layer("gp_jax.net.spec")
+  # The root holds only the entry points, the workdir's readers and the artifacts.
+  root = {m for m in modules if m.count(".") == 1 and m.split(".")[1] not in FOLDERS + ("stages",)}
+  assert root == (ENTRY_POINTS | WORKDIR_READERS | ARTIFACTS) - {"gp_jax"}
+
+
+def test_layers_import_only_from_their_own_layer_or_below():
   graph = import_graph()
   upward = [(m, e) for m, edges in graph.items() for e in edges if layer(e) > layer(m)]
   assert not upward

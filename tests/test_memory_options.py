@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gp_jax import checkpoints, host_memory, sharding, train_loop, xla_flags
+from gp_jax.runtime import checkpoints, host_memory, sharding, train_loop, xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # random-normal draws and prints XLA's temporary bytes for them.
 _PROBE = """
 import sys, jax, ml_collections
-from gp_jax import xla_flags
+from gp_jax.runtime import xla_flags
 applied = xla_flags.apply(ml_collections.ConfigDict({"cpu_low_memory": sys.argv[1] == "1"}))
 def draws():
   return [jax.random.normal(k, (1 << 18,)) for k in jax.random.split(jax.random.key(0), 16)]

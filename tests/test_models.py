@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import costs, models
+from gp_jax.net import costs, models
 from tests.helpers import random_variables, random_widths, small_spec
 
 ARCHS = ["resnet20", "resnet56", "mobilenetv1", "mobilenetv2", "resnet50",

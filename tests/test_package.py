@@ -10,9 +10,9 @@ import zipfile
 
 import pytest
 
-from gp_jax import validation
-from gp_jax.config_lib import spec_from_config
-from gp_jax.default_config import base_config
+from gp_jax.config import validation
+from gp_jax.config.build import spec_from_config
+from gp_jax.config.schema import base_config
 from tests import user_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,7 +31,7 @@ def test_the_readme_python_example_runs(tmp_path):
 
 def test_api_errors_are_one_line(tmp_path):
   import gp_jax
-  from gp_jax.errors import UserError
+  from gp_jax.runtime.errors import UserError
   with pytest.raises(UserError, match="no config file"):
     gp_jax.get_config(str(tmp_path / "nope.py"))
   with pytest.raises(UserError, match="stage"):
@@ -107,7 +107,7 @@ def test_own_data_keeps_the_data_resolution_and_says_when_pinned(tmp_path, capsy
   validation.validate(config)
   assert "dataset.resolution=16 resizes" in capsys.readouterr().err
   assert own_data.epochs_for(60_000) == 2.5 and own_data.epochs_for(1_000) == 30.0
-  from gp_jax.errors import UserError
+  from gp_jax.runtime.errors import UserError
   with pytest.raises(UserError, match="needs the data"):
     own_data.get_config()
 

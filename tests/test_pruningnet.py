@@ -5,10 +5,14 @@ import numpy as np
 import pytest
 
 from configs import digits_resnet20
-from gp_jax import candidates, channels, costs, data, digits_data, optim, sampling, validation
-from gp_jax import pruningnet as pn_lib
-from gp_jax.config_lib import spec_from_config
-from gp_jax.pruningnet import kernel_shape, pruningnet_from_config
+from gp_jax.hypernet import candidates
+from gp_jax.net import channels, costs, sampling
+from gp_jax.data import loader, digits
+from gp_jax.runtime import optim
+from gp_jax.config import validation
+from gp_jax.hypernet import pruningnet as pn_lib
+from gp_jax.config.build import spec_from_config
+from gp_jax.hypernet.pruningnet import kernel_shape, pruningnet_from_config
 from gp_jax.stages import pruningnet as stage
 
 
@@ -78,8 +82,8 @@ def test_train_step_compiles_once_for_many_configurations():
     return inner(state, batch)
 
   step_fn = jax.jit(counted, donate_argnums=0)
-  splits = digits_data.load_digits(16)
-  batches = data.train_batches(splits.train, 16, seed=0)
+  splits = digits.load_digits(16)
+  batches = loader.train_batches(splits.train, 16, seed=0)
   losses = []
   for step in range(12):  # 12 steps x 2 configurations = 24 configurations
     state, metrics = step_fn(state, batches[step])

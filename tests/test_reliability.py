@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import checkpoints, io_utils, metrics, train_loop, workdir_lock
-from gp_jax.errors import UserError
+from gp_jax.runtime import checkpoints, io_utils, metrics, train_loop, workdir_lock
+from gp_jax.runtime.errors import UserError
 from gp_jax.stages import pruningnet as pruningnet_stage
 from tests.conftest import tiny_config
 

@@ -2,7 +2,7 @@
 again with the same command ends bit-identical to an uninterrupted run.
 
 The kills are real signals to the `gp_jax.main` subprocess, sent by itself at a
-chosen step through `GP_JAX_FAULT` (gp_jax/faults.py), after its first checkpoint.
+chosen step through `GP_JAX_FAULT` (gp_jax/runtime/faults.py), after its first checkpoint.
 """
 import glob
 import os
@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from gp_jax import checkpoints, metrics
+from gp_jax.runtime import checkpoints, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIPELINE = ["--config=tests/tiny_config.py", "--stages=pruningnet,search,retrain",

@@ -8,8 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from gp_jax import artifacts, costs, evaluate
-from gp_jax.config_lib import spec_from_config
+from gp_jax import artifacts, evaluate
+from gp_jax.net import costs
+from gp_jax.config.build import spec_from_config
 from gp_jax.stages import retrain as retrain_stage
 from gp_jax.stages import eval as eval_stage
 from gp_jax.stages import search as search_stage
@@ -71,8 +72,9 @@ def test_evaluate_cli_from_checkpoint_alone(retrained):
 def test_init_from_pruningnet_matches_its_proxy(trained_workdir, tmp_path):
   """Sliced PruningNet weights (with recalibrated BN) reproduce the masked PruningNet."""
   import jax.numpy as jnp
-  from gp_jax import data, datasets, models
-  from gp_jax.pruningnet import pruningnet_from_config
+  from gp_jax.data import loader, datasets
+  from gp_jax.net import models
+  from gp_jax.hypernet.pruningnet import pruningnet_from_config
   config = tiny_config()
   spec = spec_from_config(config)
   splits = datasets.load_splits(config.dataset, spec.resolution)
@@ -83,10 +85,10 @@ def test_init_from_pruningnet_matches_its_proxy(trained_workdir, tmp_path):
   sliced = models.ConvNet(spec, tuple(int(w) for w in widths)).apply(sliced_vars, images)
   params, _ = artifacts.load_pruningnet(config, spec, trained_workdir)
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
-  recal = data.stacked_batches(
-      data.train_batches(splits.train, config.pruningnet.batch_size, seed=config.seed,
-                         augment=False), 0, config.pruningnet.recal_batches)
-  from gp_jax import candidates
+  recal = loader.stacked_batches(
+        loader.train_batches(splits.train, config.pruningnet.batch_size, seed=config.seed,
+                           augment=False), 0, config.pruningnet.recal_batches)
+  from gp_jax.hypernet import candidates
   stats = candidates.recalibrate_batch_stats(model, params, jnp.asarray(widths),
                                              jnp.asarray(recal["image"]))
   masked = model.apply({"params": params, "batch_stats": stats}, images,
@@ -132,7 +134,8 @@ def test_export_cli_writes_checked_artifacts_and_their_latencies(retrained):
 
 def test_distillation_loss_mixes_labels_and_soft_targets():
   import jax.numpy as jnp
-  from gp_jax import losses, models, optim
+  from gp_jax.runtime import losses, optim
+  from gp_jax.net import models
   logits = jnp.array([[2.0, 0.5, -1.0]])
   assert float(losses.distillation(logits, logits, 4.0)) == pytest.approx(0.0, abs=1e-6)
   other = jnp.array([[0.0, 3.0, 0.0]])
@@ -171,7 +174,8 @@ def _workdir_with_result(source, target):
 
 
 def test_prune_a_trained_network_and_distil_from_the_unpruned(retrained, tmp_path):
-  from gp_jax import importance, validation
+  from gp_jax.net import importance
+  from gp_jax.config import validation
   _, workdir = retrained
   trained = os.path.join(workdir, "retrain", "unpruned")
   config = tiny_config()
@@ -196,8 +200,8 @@ def test_prune_a_trained_network_and_distil_from_the_unpruned(retrained, tmp_pat
 
 
 def test_bad_teacher_or_init_checkpoint_is_one_line(retrained, tmp_path):
-  from gp_jax import validation
-  from gp_jax.errors import UserError
+  from gp_jax.config import validation
+  from gp_jax.runtime.errors import UserError
   _, workdir = retrained
   config = tiny_config()
   config.retrain.init = "checkpoint"

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks import agent as agent_bench
 from benchmarks.agent import context
-from gp_jax import io_utils
+from gp_jax.runtime import io_utils
 from gp_jax.search import methods
 from gp_jax.search.base import stream_seed
 from gp_jax.stages import search as search_stage

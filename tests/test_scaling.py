@@ -13,11 +13,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gp_jax import artifacts, seeds, sharding
-from gp_jax import pruningnet as pn_lib
-from gp_jax.config_lib import spec_from_config
-from gp_jax.errors import UserError
-from gp_jax.metrics import read_metrics
+from gp_jax import artifacts
+from gp_jax.runtime import seeds, sharding
+from gp_jax.hypernet import pruningnet as pn_lib
+from gp_jax.config.build import spec_from_config
+from gp_jax.runtime.errors import UserError
+from gp_jax.runtime.metrics import read_metrics
 from tests.conftest import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -236,7 +237,7 @@ def test_sigterm_on_one_process_stops_both_after_a_checkpoint(tmp_path):
     ({"SLURM_STEP_NUM_TASKS": "16", "SLURM_PROCID": "3"}, "slurm"),
     ({"TPU_WORKER_HOSTNAMES": "t0"}, ""), ({"TPU_WORKER_HOSTNAMES": "t0,t1,t2,t3"}, "tpu_pod")])
 def test_cluster_detection(monkeypatch, env, expected):
-  from gp_jax import distributed
+  from gp_jax.runtime import distributed
   for name in ("SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "TPU_WORKER_HOSTNAMES"):
     monkeypatch.delenv(name, raising=False)
   for name, value in env.items():

@@ -9,9 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import artifacts, candidates, costs, data, digits_data, io_utils
-from gp_jax.config_lib import make_env, spec_from_config
-from gp_jax.pruningnet import pruningnet_from_config
+from gp_jax import artifacts
+from gp_jax.hypernet import candidates
+from gp_jax.net import costs
+from gp_jax.data import loader, digits
+from gp_jax.runtime import io_utils
+from gp_jax.config.build import make_env, spec_from_config
+from gp_jax.hypernet.pruningnet import pruningnet_from_config
 from gp_jax.search import methods, rl
 from gp_jax.search.base import SearchContext
 from gp_jax.stages import search as search_stage
@@ -26,8 +30,9 @@ def test_population_scores_equal_one_by_one_and_compile_once_per_block(trained_w
   config = tiny_config()
   spec = spec_from_config(config)
   params, _ = artifacts.load_pruningnet(config, spec, trained_workdir)
-  splits = digits_data.load_digits(16)
-  recal = jnp.asarray(data.stacked_batches(data.train_batches(splits.train, 16, seed=0), 0, 2)["image"])
+  splits = digits.load_digits(16)
+  batches = loader.train_batches(splits.train, 16, seed=0)
+  recal = jnp.asarray(loader.stacked_batches(batches, 0, 2)["image"])
   eval_set = jax.tree.map(jnp.asarray, candidates.stack_eval_set(splits.holdout, 100))
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   rng = np.random.default_rng(0)
@@ -170,7 +175,7 @@ def test_missing_pruningnet_checkpoint(tmp_path):
 
 def test_selection_and_report_parts_never_overlap():
   config = tiny_config()
-  holdout = digits_data.load_digits(16).holdout
+  holdout = digits.load_digits(16).holdout
   n = len(holdout)
   selection, report = search_stage.scoring_parts(config, holdout)
   assert len(selection) == n // 2 and len(report) == n - n // 2

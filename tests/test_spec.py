@@ -1,9 +1,9 @@
 """Architecture specs: channel-group inference, edges, and bad specs."""
 import pytest
 
-from gp_jax import architectures
-from gp_jax.errors import UserError
-from gp_jax.spec import SpecBuilder
+from gp_jax.net import architectures
+from gp_jax.runtime.errors import UserError
+from gp_jax.net.spec import SpecBuilder
 from tests.helpers import small_spec
 
 

@@ -1,5 +1,5 @@
 """A user-defined network for the tests: a stem, a branch that rejoins, a depthwise conv."""
-from gp_jax.spec import SpecBuilder
+from gp_jax.net.spec import SpecBuilder
 
 
 def branchy(*, num_classes, resolution, in_channels, width_multiplier=1.0):

@@ -13,7 +13,7 @@ from gp_jax.constraints.base import Constraint
 from gp_jax.constraints.latency import Latency
 from gp_jax.constraints.macs import Macs
 from gp_jax.constraints.params import Params
-from gp_jax.errors import unknown_name
+from gp_jax.runtime.errors import unknown_name
 
 REGISTRY: dict[str, Constraint] = {c.name: c for c in (Macs(), Params(), Latency())}
 NAMES = tuple(REGISTRY)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gp_jax import costs
-from gp_jax.spec import ArchSpec
+from gp_jax.net import costs
+from gp_jax.net.spec import ArchSpec
 
 
 class Constraint:

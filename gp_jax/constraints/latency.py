@@ -1,8 +1,8 @@
 """Latency on this device, predicted from a per-layer table measured here
-(gp_jax/latency.py): building the cost measures the table unless W has it."""
+(gp_jax/net/latency.py): building the cost measures the table unless W has it."""
 from __future__ import annotations
 
-from gp_jax import channels, latency
+from gp_jax.net import channels, latency
 from gp_jax.constraints.base import Constraint
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gp_jax import costs
+from gp_jax.net import costs
 from gp_jax.constraints.base import Constraint
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from gp_jax.errors import UserError
+from gp_jax.runtime.errors import UserError
 from gp_jax.search.base import SearchContext, round_rng, stream_seed
 from gp_jax.search.env import PruningEnv
 
 
 def uniform_keep_ratio(env: PruningEnv, scan_points: int = 1025) -> float:
   """Largest uniform keep-ratio whose cost fits the target. A latency table need not
-  be monotone in the widths (gp_jax.latency), so a scan finds the largest fitting
+  be monotone in the widths (gp_jax.net.latency), so a scan finds the largest fitting
   ratio on a fine grid first; bisection then refines it up to the next one."""
   ratio_at = lambda r: float(env.cost_ratio(np.where(env.fixed, 1.0, r)))  # pylint: disable=unnecessary-lambda-assignment
   if ratio_at(1.0) <= env.target:

@@ -5,7 +5,7 @@ pytree (`AgentState`), updated by a pure jitted function; the replay buffer is
 a fixed-size FIFO of arrays, so the whole search state checkpoints with orbax.
 Each sampled batch's rewards have a moving average of batch-mean rewards
 subtracted (AMC's `moving_alpha`). Where AMC's code and this agent could differ,
-an option chooses (`search.rl.*`, defaults in `default_config.py`):
+an option chooses (`search.rl.*`, defaults in `config/schema.py`):
 * `critic_action`: `first` adds the action into the critic's first layer
   (AMC: `fc11(state) + fc12(action)`), `hidden` concatenates it to the first
   hidden layer (DDPG's paper);

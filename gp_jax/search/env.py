@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gp_jax import channels, costs
-from gp_jax.spec import ArchSpec
+from gp_jax.net import channels, costs
+from gp_jax.net.spec import ArchSpec
 
 NUM_SCALARS = 4  # t/T, cost of decided layers, cost still to decide, previous action
 

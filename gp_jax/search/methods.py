@@ -14,7 +14,7 @@ The RL methods' state can be swapped with `search.rl.state` (rl.STATES), e.g.
 """
 from __future__ import annotations
 
-from gp_jax.errors import unknown_name
+from gp_jax.runtime.errors import unknown_name
 from gp_jax.search import baselines, rl
 from gp_jax.search.base import SearchContext, SearchMethod
 

@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from gp_jax import constraints, io_utils
+from gp_jax import constraints
+from gp_jax.runtime import io_utils
 
 AXIS = {name: c.label for name, c in constraints.REGISTRY.items()}  # per search.constraint
 

@@ -4,7 +4,7 @@ An episode visits the prunable groups in order; at step t the actor maps the
 state of group t to its keep-ratio, the action wall (`env.action_bounds`)
 keeps the MACs budget reachable, and the episode's reward (the candidate's
 held-out score) is given to every step, as in AMC. The agent follows AMC's
-code (mit-han-lab/amc `amc_search.py`, `lib/agent.py`); `default_config.py`
+code (mit-han-lab/amc `amc_search.py`, `lib/agent.py`); `config/schema.py`
 cites each default. Per round, E episodes run as one vmapped rollout; after
 the warm-up, each episode then brings T DDPG updates (AMC: one per step),
 so the actor changes every E episodes.
@@ -29,9 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gp_jax import costs
-from gp_jax.layer_graph import build_layer_graph
-from gp_jax.pruningnet import PruningNet
+from gp_jax.net import costs
+from gp_jax.hypernet.layer_graph import build_layer_graph
+from gp_jax.hypernet.pruningnet import PruningNet
 from gp_jax.search import ddpg as ddpg_lib
 from gp_jax.search.base import SearchContext, round_rng, stream_seed
 from gp_jax.search.env import NUM_SCALARS

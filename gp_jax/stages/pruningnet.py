@@ -11,12 +11,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gp_jax import (artifacts, candidates, channels, checkpoints, costs, data, datasets,
-                    distributed, host_memory, losses, optim, sampling, seeds, sharding,
-                    train_loop)
-from gp_jax.config_lib import fixed_groups_from_config, make_cost, spec_from_config
-from gp_jax.metrics import MetricWriter, read_metrics
-from gp_jax.pruningnet import create_sharded_state, create_state, pruningnet_from_config
+from gp_jax import artifacts
+from gp_jax.hypernet import candidates
+from gp_jax.net import channels, costs, sampling
+from gp_jax.runtime import (checkpoints, distributed, host_memory, losses, optim, seeds, sharding,
+                            train_loop)
+from gp_jax.data import loader, datasets
+from gp_jax.config.build import fixed_groups_from_config, make_cost, spec_from_config
+from gp_jax.runtime.metrics import MetricWriter, read_metrics
+from gp_jax.hypernet.pruningnet import create_sharded_state, create_state, pruningnet_from_config
 
 STAGE = artifacts.PRUNINGNET
 
@@ -118,10 +121,10 @@ def evaluate_uniform(config, spec, params, splits, mesh, keep_ratios=(1.0, 0.5))
   """Held-out top-1 of uniform configurations after exact BN recalibration."""
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   c = config.pruningnet
-  recal = data.recalibration_images(splits.train, c.batch_size, c.recal_batches,
-                                    seeds.seed(config, "recal_pruningnet"))
-  eval_set = candidates.stack_eval_set(data.head(splits.holdout, config.search.eval_examples),
-                                       c.eval_batch_size, config.dataset.worker_count)
+  recal = loader.recalibration_images(splits.train, c.batch_size, c.recal_batches,
+                                      seeds.seed(config, "recal_pruningnet"))
+  eval_set = candidates.stack_eval_set(loader.head(splits.holdout, config.search.eval_examples),
+                                         c.eval_batch_size, config.dataset.worker_count)
   recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
   score = jax.jit(lambda p, w, x, e: candidates.score(model, p, w, x, e)["top1"],
                   out_shardings=sharding.replicated(mesh))
@@ -163,9 +166,9 @@ def _run(config, workdir, mesh) -> dict:
       writer.close()
       print(f"pruningnet: complete at step {c.steps}; skipping")
       return {k: v for k, v in finished[-1].items() if k.startswith("holdout_")}
-  local = data.train_batches(splits.train, c.batch_size, seed=seeds.seed(config, "train_data"),
-                             process_index=jax.process_index(),
-                             process_count=jax.process_count())
+  local = loader.train_batches(splits.train, c.batch_size, seed=seeds.seed(config, "train_data"),
+                               process_index=jax.process_index(),
+                               process_count=jax.process_count())
   batch_sharding = sharding.batch_sharding(mesh)
   # Compiled before the state exists, and the compiler's freed memory handed back,
   # so the compiler's memory and the state's do not add up in the peak.
@@ -184,7 +187,7 @@ def _run(config, workdir, mesh) -> dict:
   state = train_loop.train(
       label=STAGE, state=state, step_fn=step_fn,
       batches=sharding.global_batches(
-          data.iterate(local, start, config.dataset.worker_count), batch_sharding),
+          loader.iterate(local, start, config.dataset.worker_count), batch_sharding),
       start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
       log_every=c.log_every, checkpoint_every=c.checkpoint_every,
       progress=config.get("progress", True) and distributed.is_primary(),

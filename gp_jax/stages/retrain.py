@@ -3,7 +3,7 @@
 Reads W/search/result.json; trains the sliced network from scratch (default, as
 MetaPruning), from the PruningNet's generated weights (`retrain.init=pruningnet`), or
 from a trained full network with each group's most important channels kept
-(`retrain.init=checkpoint`, gp_jax/importance.py). With `retrain.distill.teacher`
+(`retrain.init=checkpoint`, gp_jax/net/importance.py). With `retrain.distill.teacher`
 the loss adds a teacher's soft targets on the same augmented batch (`unpruned`: the
 full network, trained first in this run).
 With `retrain.baseline=uniform` it also trains the uniform-width network at the
@@ -20,11 +20,15 @@ import jax
 import jax.numpy as jnp
 from flax.training import train_state
 
-from gp_jax import (artifacts, candidates, checkpoints, data, datasets, distributed, importance,
-                    io_utils, losses, models, optim, seeds, sharding, train_loop, xla_flags)
-from gp_jax.config_lib import make_cost, make_env, spec_from_config
-from gp_jax.metrics import MetricWriter
-from gp_jax.pruningnet import PruningNet, pruningnet_from_config
+from gp_jax import artifacts
+from gp_jax.hypernet import candidates
+from gp_jax.runtime import (checkpoints, distributed, io_utils, losses, optim, seeds, sharding,
+                            train_loop, xla_flags)
+from gp_jax.data import loader, datasets
+from gp_jax.net import importance, models
+from gp_jax.config.build import make_cost, make_env, spec_from_config
+from gp_jax.runtime.metrics import MetricWriter
+from gp_jax.hypernet.pruningnet import PruningNet, pruningnet_from_config
 from gp_jax.search import methods
 
 STAGE = artifacts.RETRAIN
@@ -68,9 +72,9 @@ def pruningnet_variables(config, spec, widths, workdir, splits, mesh=None):
   model = pruningnet_from_config(spec, config, bn_momentum=0.0)
   w = jnp.asarray(widths)
   kernels = model.apply({"params": pn_params}, w, method=PruningNet.kernels)
-  recal = data.recalibration_images(splits.train, config.pruningnet.batch_size,
-                                    config.pruningnet.recal_batches,
-                                    seeds.seed(config, "recal_retrain"))
+  recal = loader.recalibration_images(splits.train, config.pruningnet.batch_size,
+                                      config.pruningnet.recal_batches,
+                                      seeds.seed(config, "recal_retrain"))
   recal = recal if mesh is None else sharding.put(recal, sharding.replicated(mesh))
   stats = candidates.recalibrate_batch_stats(model, pn_params, w, jnp.asarray(recal))
   params = jax.tree.map(lambda x: x, dict(pn_params["net"]))
@@ -140,14 +144,14 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
                                     teacher, c.distill.weight, c.distill.temperature),
                     in_shardings=(replicated, batch_sharding),
                     out_shardings=(replicated, replicated), donate_argnums=0)
-  train_split = data.concat(splits.train, splits.holdout) if c.use_holdout else splits.train
-  local = data.train_batches(train_split, c.batch_size, seed=seeds.seed(config, "train_data"),
-                             process_index=jax.process_index(),
-                             process_count=jax.process_count())
+  train_split = loader.concat(splits.train, splits.holdout) if c.use_holdout else splits.train
+  local = loader.train_batches(train_split, c.batch_size, seed=seeds.seed(config, "train_data"),
+                               process_index=jax.process_index(),
+                               process_count=jax.process_count())
   train_loop.train(
       label=label, state=state, step_fn=step_fn,
       batches=sharding.global_batches(
-          data.iterate(local, start, config.dataset.worker_count), batch_sharding),
+          loader.iterate(local, start, config.dataset.worker_count), batch_sharding),
       start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
       log_every=c.log_every, checkpoint_every=c.checkpoint_every,
       progress=config.get("progress", True) and distributed.is_primary(),

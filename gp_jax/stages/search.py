@@ -23,13 +23,16 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from gp_jax import (artifacts, candidates, channels, checkpoints, constraints, costs, data,
-                    datasets, distributed, faults, io_utils, preemption, seeds, sharding,
-                    validation)
-from gp_jax.config_lib import make_cost, make_env, spec_from_config
-from gp_jax.errors import UserError
-from gp_jax.metrics import MetricWriter
-from gp_jax.pruningnet import pruningnet_from_config
+from gp_jax import artifacts, constraints
+from gp_jax.hypernet import candidates
+from gp_jax.net import channels, costs
+from gp_jax.runtime import checkpoints, distributed, faults, io_utils, preemption, seeds, sharding
+from gp_jax.data import loader, datasets
+from gp_jax.config import validation
+from gp_jax.config.build import make_cost, make_env, spec_from_config
+from gp_jax.runtime.errors import UserError
+from gp_jax.runtime.metrics import MetricWriter
+from gp_jax.hypernet.pruningnet import pruningnet_from_config
 from gp_jax.search import methods, plots
 from gp_jax.search.base import SearchContext
 
@@ -279,7 +282,7 @@ def scoring_parts(config, holdout):
   c = config.search
   n = len(holdout)
   if not c.rescore_top:
-    return data.head(holdout, c.eval_examples), None
+    return loader.head(holdout, c.eval_examples), None
   chosen = c.eval_examples or n // 2
   if chosen >= n:
     raise UserError(f"search.eval_examples={c.eval_examples} leaves none of the {n} held-out "
@@ -304,8 +307,8 @@ def scoring_setup(config, spec, mesh):
   and the ranking's alike."""
   c = config.search
   splits = datasets.load_splits(config.dataset, spec.resolution)
-  recal = data.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
-                                    seeds.seed(config, "recal_search"))
+  recal = loader.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
+                                      seeds.seed(config, "recal_search"))
   selection, report = scoring_parts(config, splits.holdout)
   eval_set = candidates.stack_eval_set(selection, c.eval_batch_size, config.dataset.worker_count)
   recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
