@@ -23,13 +23,13 @@ import numpy as np
 from absl import flags
 
 from configs import digits_resnet20
-from gp_jax.net import channels
-from gp_jax.runtime import cli, io_utils
 from gp_jax.config.build import make_env, spec_from_config
 from gp_jax.hypernet.pruningnet import PruningNet, pruningnet_from_config
+from gp_jax.net import channels
+from gp_jax.runtime import cli, io_utils
+from gp_jax.runtime.timing import host_cpu
 from gp_jax.search import baselines, methods
 from gp_jax.search.base import SearchContext
-from gp_jax.runtime.timing import host_cpu
 
 GRID = np.linspace(0.1, 1, 31)
 VARIANTS = {

@@ -43,9 +43,9 @@ import time
 import numpy as np
 from absl import flags
 
-from gp_jax.runtime import cli, io_utils, timing
 from gp_jax.data import loader, tfds_source
 from gp_jax.data import splits as splits_lib
+from gp_jax.runtime import cli, io_utils, timing
 from gp_jax.runtime.errors import UserError
 
 _ONLY = flags.DEFINE_list("only", [], "Tables to run (default: all but gpu; gpu alone runs the "

@@ -32,15 +32,15 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from gp_jax.runtime import cli, io_utils
 from gp_jax import evaluate
 from gp_jax.config import validation
 from gp_jax.config.build import make_env, spec_from_config
 from gp_jax.config.schema import epochs_to_steps
+from gp_jax.runtime import cli, io_utils
 from gp_jax.runtime.errors import UserError
+from gp_jax.runtime.timing import host_cpu
 from gp_jax.search import methods
 from gp_jax.search.baselines import RandomSearch
-from gp_jax.runtime.timing import host_cpu
 from gp_jax.stages import pruningnet, search
 
 from benchmarks import rank_stats

@@ -26,13 +26,13 @@ import numpy as np
 from absl import flags
 
 from configs import digits_resnet20, fashion_mnist_resnet20
-from gp_jax.runtime import cli, io_utils
 from gp_jax import evaluate
 from gp_jax.config import validation
 from gp_jax.config.schema import epochs_to_steps
+from gp_jax.runtime import cli, io_utils
 from gp_jax.runtime.errors import UserError
-from gp_jax.search import plots
 from gp_jax.runtime.timing import host_cpu
+from gp_jax.search import plots
 from gp_jax.stages import pruningnet, retrain, search
 
 # (label, method, rl.state): the methods and controls

@@ -19,8 +19,8 @@ Expected: the whole pipeline in about 25 minutes on a 2-core AMD EPYC (PruningNe
 about 5, search about 4, each of the three retrains about 5); retrained test top-1
 around 84-88% at 0.3 MACs (RANKING.md and STUDY.md have the measured spread).
 """
-from gp_jax.data import fashion_mnist
 from gp_jax.config.schema import apply_smoke, base_config, parse_arg, set_training
+from gp_jax.data import fashion_mnist
 
 TRAIN = 60_000
 HOLDOUT = 5_000

@@ -20,12 +20,13 @@ from typing import Any
 
 import ml_collections
 
-from gp_jax.data import datasets
-from gp_jax.runtime import io_utils, workdir_lock
-from gp_jax.net import models
+from gp_jax import artifacts
+from gp_jax.artifacts import input_norm_from_record, load_network, RETRAIN
 from gp_jax.config import validation
-from gp_jax.artifacts import RETRAIN, input_norm_from_record, load_network
-from gp_jax.runtime.errors import UserError, unknown_name
+from gp_jax.data import datasets
+from gp_jax.net import models
+from gp_jax.runtime import io_utils, workdir_lock
+from gp_jax.runtime.errors import unknown_name, UserError
 from gp_jax.stages import eval as eval_stage, pruningnet, retrain, search
 
 # name -> run(config, workdir), in pipeline order
@@ -61,7 +62,7 @@ def prune(config: ml_collections.ConfigDict, workdir: str, stages=tuple(STAGES))
   with workdir_lock.hold(workdir):
     for stage in stages:
       STAGES[stage](config, workdir)
-  path = os.path.join(workdir, "report.json")
+  path = artifacts.report_path(workdir)
   return io_utils.read_json(path) if os.path.exists(path) else {}
 
 
@@ -88,7 +89,7 @@ def load(path: str, role: str = "pruned") -> PrunedNetwork:
   """The network in a workdir (`role`: pruned, uniform or unpruned) or in one retrain
   checkpoint directory (W/retrain/<role>[/<step>])."""
   if os.path.isdir(os.path.join(path, RETRAIN)):
-    path = os.path.join(path, RETRAIN, role)
+    path = artifacts.network_dir(path, role)
     if not os.path.isdir(path):
       raise UserError(f"no {role} network in {os.path.dirname(path)}; run the retrain stage")
   spec, widths, variables, record, _ = load_network(path)

@@ -3,9 +3,18 @@
     W/pruningnet/<step>/              the PruningNet's train state (orbax)
     W/search/result.json              the search's result for its first target
                                       (result_<target>.json for each target)
+    W/search/candidates_<target>.jsonl  every candidate scored (candidates.jsonl: the
+                                      first target's)
+    W/search/curve_<label>_<target>.json, state_<label>_<target>/  its learning curve
+                                      and resumable state
     W/retrain/<role>/network.json     what rebuilds a retrained network without the
                                       config (role: pruned, uniform, unpruned),
                                       beside its checkpoints
+    W/report.json                     the evaluation's table
+    W/plots/*.png                     the search's plots
+
+Every path of the workdir is made here: the stages, `evaluate` and `export` ask for
+them by what they hold.
 
 The stages read one another's outputs only through this module, so no stage
 imports another (tests/test_layering.py checks it).
@@ -17,23 +26,78 @@ import os
 
 import jax
 
-from gp_jax.runtime import checkpoints, io_utils, optim, seeds, sharding
 from gp_jax import constraints
-from gp_jax.net import costs
 from gp_jax.data import datasets
-from gp_jax.net.architectures import get_spec
-from gp_jax.runtime.errors import UserError
-from gp_jax.net.network_files import NETWORK_FILE, locate_network  # noqa: F401
 from gp_jax.hypernet.pruningnet import create_state, pruningnet_from_config
+from gp_jax.net import costs
+from gp_jax.net.architectures import get_spec
+from gp_jax.net.network_files import NETWORK_FILE, locate_network  # noqa: F401
+from gp_jax.runtime import checkpoints, io_utils, optim, seeds, sharding
+from gp_jax.runtime.errors import UserError
 
 PRUNINGNET, SEARCH, RETRAIN = "pruningnet", "search", "retrain"
-RESULT_FILE = "result.json"
+RESULT_FILE, REPORT_FILE, CANDIDATES_FILE = "result.json", "report.json", "candidates.jsonl"
+
+
+def target_tag(target: float) -> str:
+  """How a target names its files: 0.3 -> '0.3'."""
+  return f"{target:g}"
+
+
+def pruningnet_dir(workdir: str) -> str:
+  return os.path.join(workdir, PRUNINGNET)
+
+
+def search_dir(workdir: str) -> str:
+  return os.path.join(workdir, SEARCH)
+
+
+def search_state_dir(workdir: str, label: str, target: float) -> str:
+  """The resumable state of one method's search for one target."""
+  return os.path.join(workdir, SEARCH, f"state_{label}_{target_tag(target)}")
+
+
+def candidates_path(workdir: str, target: float | None = None) -> str:
+  """Every candidate a search scored (one JSON row each); without a target, the
+  first target's copy."""
+  name = CANDIDATES_FILE if target is None else f"candidates_{target_tag(target)}.jsonl"
+  return os.path.join(workdir, SEARCH, name)
+
+
+def curve_path(workdir: str, label: str, target: float) -> str:
+  return os.path.join(workdir, SEARCH, f"curve_{label}_{target_tag(target)}.json")
+
+
+def plot_path(workdir: str, name: str) -> str:
+  """W/plots/<name>.png."""
+  return os.path.join(workdir, "plots", f"{name}.png")
+
+
+def network_dir(workdir: str, role: str) -> str:
+  """W/retrain/<role>/: a retrained network's checkpoints and network.json."""
+  return os.path.join(workdir, RETRAIN, role)
+
+
+def report_path(workdir: str) -> str:
+  return os.path.join(workdir, REPORT_FILE)
+
+
+def retrained_networks(workdir: str, roles) -> dict:
+  """{role: W/retrain/<role>} for each of `roles` retrained in the workdir."""
+  return {r: network_dir(workdir, r) for r in roles
+          if os.path.exists(os.path.join(network_dir(workdir, r), NETWORK_FILE))}
+
+
+def write_network_record(directory: str, record: dict) -> None:
+  """<directory>/network.json, beside the network's checkpoints."""
+  os.makedirs(directory, exist_ok=True)
+  io_utils.write_json(os.path.join(directory, NETWORK_FILE), record)
 
 
 def load_pruningnet(config, spec, workdir, mesh=None):
   """The trained PruningNet's params, placed as in training on `mesh` (default: this
   process's first device), whatever mesh wrote them; a one-line error if there is none."""
-  directory = os.path.join(workdir, PRUNINGNET)
+  directory = pruningnet_dir(workdir)
   if not os.path.isdir(directory) or not any(d.isdigit() for d in os.listdir(directory)):
     raise UserError(f"no PruningNet checkpoint in {directory}; run the pruningnet "
                     "stage first (--stages=pruningnet,search)")
@@ -74,7 +138,7 @@ class SearchResult:
 
 def result_path(workdir: str, target: float | None = None) -> str:
   """W/search/result.json, or the result of one target (result_<target>.json)."""
-  name = RESULT_FILE if target is None else f"result_{target:g}.json"
+  name = RESULT_FILE if target is None else f"result_{target_tag(target)}.json"
   return os.path.join(workdir, SEARCH, name)
 
 

@@ -18,12 +18,12 @@ import ml_collections
 import numpy as np
 from absl import flags
 
-from gp_jax.runtime import cli, distributed, io_utils, workdir_lock
-from gp_jax.data import loader, datasets
+from gp_jax import artifacts
+from gp_jax.artifacts import input_norm_from_record, load_network, locate_network
+from gp_jax.data import datasets, loader
 from gp_jax.net import models
+from gp_jax.runtime import cli, distributed, io_utils, workdir_lock
 from gp_jax.runtime.errors import UserError
-from gp_jax.artifacts import (NETWORK_FILE, RETRAIN, input_norm_from_record, load_network,  # noqa: F401
-                              locate_network)
 from gp_jax.runtime.timing import host_cpu, measure_latency_ms
 
 ROLES = ("pruned", "uniform", "unpruned")
@@ -81,15 +81,14 @@ def evaluate_network(path: str) -> dict:
 
 def retrained_networks(workdir: str) -> dict:
   """{role: W/retrain/<role>} for each role retrained in the workdir."""
-  return {r: os.path.join(workdir, RETRAIN, r) for r in ROLES
-          if os.path.exists(os.path.join(workdir, RETRAIN, r, NETWORK_FILE))}
+  return artifacts.retrained_networks(workdir, ROLES)
 
 
 def evaluate_workdir(workdir: str) -> dict:
   """Evaluates W/retrain/{pruned, uniform, unpruned}; writes W/report.json."""
   found = retrained_networks(workdir)
   if "pruned" not in found:
-    raise UserError(f"no retrained network in {os.path.join(workdir, RETRAIN)}; run the "
+    raise UserError(f"no retrained network in {artifacts.network_dir(workdir, '')}; run the "
                     "retrain stage first (--stages=retrain,eval)")
   rows = {role: evaluate_network(path) for role, path in found.items()}
   if "unpruned" in rows:
@@ -104,7 +103,7 @@ def evaluate_workdir(workdir: str) -> dict:
   if "unpruned" in rows:
     report["unpruned"] = rows["unpruned"]
   if distributed.is_primary():
-    io_utils.write_json(os.path.join(workdir, "report.json"), report)
+    io_utils.write_json(artifacts.report_path(workdir), report)
   return report
 
 

@@ -22,11 +22,11 @@ import jax
 import numpy as np
 from absl import flags
 
-from gp_jax.runtime import cli, io_utils
-from gp_jax import evaluate
-from gp_jax.net import folding, models
-from gp_jax.runtime.errors import UserError
+from gp_jax import artifacts, evaluate
 from gp_jax.artifacts import input_norm_from_record, locate_network
+from gp_jax.net import folding, models
+from gp_jax.runtime import cli, io_utils
+from gp_jax.runtime.errors import UserError
 from gp_jax.runtime.timing import measure_latency_ms
 
 FORMATS = ("stablehlo", "onnx")
@@ -226,11 +226,11 @@ def export_workdir(workdir: str, out: str, formats=FORMATS) -> dict:
   latencies to W/report.json when it exists."""
   found = evaluate.retrained_networks(workdir)
   if not found:
-    raise UserError(f"no retrained network in {os.path.join(workdir, 'retrain')}; run the "
+    raise UserError(f"no retrained network in {artifacts.network_dir(workdir, '')}; run the "
                     "retrain stage first")
   infos = {role: export_network(path, os.path.join(out, role), formats)
            for role, path in found.items()}
-  report_path = os.path.join(workdir, "report.json")
+  report_path = artifacts.report_path(workdir)
   if os.path.exists(report_path):
     report = io_utils.read_json(report_path)
     rows = {"pruned": report, "uniform": report.get("baseline"),

@@ -19,11 +19,11 @@ import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from gp_jax.runtime import cli, distributed, preemption, sharding, workdir_lock, xla_flags
-from gp_jax.data import datasets
-from gp_jax.config import validation
 from gp_jax.api import STAGES  # name -> run(config, workdir)
-from gp_jax.runtime.errors import UserError, unknown_name
+from gp_jax.config import validation
+from gp_jax.data import datasets
+from gp_jax.runtime import cli, distributed, preemption, sharding, workdir_lock, xla_flags
+from gp_jax.runtime.errors import unknown_name, UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)

@@ -8,11 +8,11 @@ import json
 from absl import flags
 from ml_collections import config_flags
 
-from gp_jax.runtime import cli
-from gp_jax.net import costs
 from gp_jax.config.build import fixed_groups_from_config, spec_from_config
 from gp_jax.hypernet.layer_graph import build_layer_graph
 from gp_jax.hypernet.pruningnet import count_pruningnet_params
+from gp_jax.net import costs
+from gp_jax.runtime import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)

@@ -9,10 +9,10 @@ import sys
 
 import jax
 
-from gp_jax.runtime import optim, sharding
-from gp_jax.hypernet import pruningnet as pn_lib
 from gp_jax.config.build import spec_from_config
+from gp_jax.hypernet import pruningnet as pn_lib
 from gp_jax.hypernet.pruningnet import pruningnet_from_config
+from gp_jax.runtime import optim, sharding
 from gp_jax.stages import pruningnet as pruningnet_stage
 from tests.tiny_config import get_config
 

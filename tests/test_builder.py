@@ -4,8 +4,8 @@ import dataclasses
 import pytest
 
 from gp_jax.net import architectures, costs
-from gp_jax.runtime.errors import UserError
 from gp_jax.net.spec import ArchSpec, SpecBuilder
+from gp_jax.runtime.errors import UserError
 from tests.test_spec import group_of
 
 

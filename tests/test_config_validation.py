@@ -150,9 +150,9 @@ def test_cli_rejects_generated_bad_input_with_one_line_exit_2_and_untouched_work
 
 COUNT_VALIDATIONS = """
 import atexit, sys
-from gp_jax.runtime import cli
 from gp_jax import main
 from gp_jax.config import validation
+from gp_jax.runtime import cli
 calls = []
 real = validation.validate
 validation.validate = lambda config: (calls.append(1), real(config))[1]

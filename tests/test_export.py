@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gp_jax import export
-from gp_jax.net import folding, models
 from gp_jax.config.build import spec_from_config
+from gp_jax.net import folding, models
 from tests.conftest import tiny_config
 from tests.helpers import random_variables, random_widths, small_spec
 

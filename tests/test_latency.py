@@ -9,14 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax.net import costs, latency, sampling
 from gp_jax import evaluate
 from gp_jax.config import validation
 from gp_jax.config.build import fixed_groups_from_config, make_cost, make_env, spec_from_config
+from gp_jax.net import costs, latency, sampling
 from gp_jax.runtime.errors import UserError
 from gp_jax.search import baselines
-from gp_jax.stages import retrain as retrain_stage
 from gp_jax.stages import eval as eval_stage
+from gp_jax.stages import retrain as retrain_stage
 from gp_jax.stages import search as search_stage
 from tests.conftest import link_pruningnet, tiny_config
 from tests.helpers import small_spec

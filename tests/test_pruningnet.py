@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from configs import digits_resnet20
-from gp_jax.hypernet import candidates
-from gp_jax.net import channels, costs, sampling
-from gp_jax.data import loader, digits
-from gp_jax.runtime import optim
 from gp_jax.config import validation
-from gp_jax.hypernet import pruningnet as pn_lib
 from gp_jax.config.build import spec_from_config
+from gp_jax.data import digits, loader
+from gp_jax.hypernet import candidates
+from gp_jax.hypernet import pruningnet as pn_lib
 from gp_jax.hypernet.pruningnet import kernel_shape, pruningnet_from_config
+from gp_jax.net import channels, costs, sampling
+from gp_jax.runtime import optim
 from gp_jax.stages import pruningnet as stage
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from benchmarks import rank_stats
-from gp_jax.runtime import losses, optim
 from gp_jax.config.build import spec_from_config
 from gp_jax.hypernet.pruningnet import create_state, pruningnet_from_config
+from gp_jax.runtime import losses, optim
 from gp_jax.stages import pruningnet as pruningnet_stage
 from tests import tiny_config, user_data
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from gp_jax import artifacts, evaluate
-from gp_jax.net import costs
 from gp_jax.config.build import spec_from_config
-from gp_jax.stages import retrain as retrain_stage
+from gp_jax.net import costs
 from gp_jax.stages import eval as eval_stage
+from gp_jax.stages import retrain as retrain_stage
 from gp_jax.stages import search as search_stage
 from tests.conftest import link_pruningnet, tiny_config
 

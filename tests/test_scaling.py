@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from gp_jax import artifacts
-from gp_jax.runtime import seeds, sharding
-from gp_jax.hypernet import pruningnet as pn_lib
 from gp_jax.config.build import spec_from_config
+from gp_jax.hypernet import pruningnet as pn_lib
+from gp_jax.runtime import seeds, sharding
 from gp_jax.runtime.errors import UserError
 from gp_jax.runtime.metrics import read_metrics
 from tests.conftest import tiny_config

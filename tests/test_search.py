@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from gp_jax import artifacts
-from gp_jax.hypernet import candidates
-from gp_jax.net import costs
-from gp_jax.data import loader, digits
-from gp_jax.runtime import io_utils
 from gp_jax.config.build import make_env, spec_from_config
+from gp_jax.data import digits, loader
+from gp_jax.hypernet import candidates
 from gp_jax.hypernet.pruningnet import pruningnet_from_config
+from gp_jax.net import costs
+from gp_jax.runtime import io_utils
 from gp_jax.search import methods, rl
 from gp_jax.search.base import SearchContext
 from gp_jax.stages import search as search_stage

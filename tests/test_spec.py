@@ -2,8 +2,8 @@
 import pytest
 
 from gp_jax.net import architectures
-from gp_jax.runtime.errors import UserError
 from gp_jax.net.spec import SpecBuilder
+from gp_jax.runtime.errors import UserError
 from tests.helpers import small_spec
 
 

@@ -14,9 +14,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gp_jax.data import datasets, fashion_mnist
 from gp_jax import evaluate
 from gp_jax.config import validation
+from gp_jax.data import datasets, fashion_mnist
 from gp_jax.runtime.errors import UserError
 from gp_jax.stages import eval as eval_stage, pruningnet, retrain, search
 from tests import user_data

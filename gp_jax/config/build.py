@@ -1,13 +1,13 @@
 """Turning an ml_collections config into the objects the stages use."""
 from __future__ import annotations
 
-from gp_jax.net import channels, costs
 from gp_jax import constraints
 from gp_jax.data import datasets
+from gp_jax.net import channels, costs
 from gp_jax.net.architectures import get_spec
+from gp_jax.net.spec import ArchSpec
 from gp_jax.runtime.errors import UserError
 from gp_jax.search.env import PruningEnv
-from gp_jax.net.spec import ArchSpec
 
 # The retrain stage's choices (validation checks the config against them).
 INITS = ("scratch", "pruningnet", "checkpoint")  # retrain.init: where a retrained net starts

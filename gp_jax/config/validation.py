@@ -14,13 +14,13 @@ from typing import Any
 
 import ml_collections
 
-from gp_jax.net import channels, network_files
 from gp_jax import constraints
-from gp_jax.data import datasets
-from gp_jax.runtime import sharding
 from gp_jax.config.build import fixed_groups_from_config, make_cost, make_env, spec_from_config
 from gp_jax.config.schema import rules
-from gp_jax.runtime.errors import UserError, unknown_name
+from gp_jax.data import datasets
+from gp_jax.net import channels, network_files
+from gp_jax.runtime import sharding
+from gp_jax.runtime.errors import unknown_name, UserError
 from gp_jax.search import methods
 
 

@@ -2,8 +2,8 @@
 (gp_jax/net/latency.py): building the cost measures the table unless W has it."""
 from __future__ import annotations
 
-from gp_jax.net import channels, latency
 from gp_jax.constraints.base import Constraint
+from gp_jax.net import channels, latency
 
 
 class Latency(Constraint):

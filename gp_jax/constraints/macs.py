@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gp_jax.net import costs
 from gp_jax.constraints.base import Constraint
+from gp_jax.net import costs
 
 
 class Macs(Constraint):

@@ -20,8 +20,8 @@ from typing import Callable
 
 from gp_jax.data import digits, folder, npz
 from gp_jax.data.info import BUILTIN, DatasetInfo
-from gp_jax.runtime.errors import UserError, unknown_name
 from gp_jax.data.splits import Splits
+from gp_jax.runtime.errors import unknown_name, UserError
 
 
 def _tfds_load(dataset, resolution):

@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 
-from gp_jax.runtime.errors import UserError
 from gp_jax.data.splits import ArraySplit, Splits
+from gp_jax.runtime.errors import UserError
 
 SPLIT_SEED = 20191122  # the digits split is fixed, independent of the experiment seed
 

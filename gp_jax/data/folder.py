@@ -22,9 +22,9 @@ from PIL import Image, UnidentifiedImageError
 
 from gp_jax.data import augment
 from gp_jax.data.info import DatasetInfo, mean_std
-from gp_jax.runtime.errors import UserError
-from gp_jax.data.splits import Splits, SourceSplit, holdout_order, user_path
+from gp_jax.data.splits import holdout_order, SourceSplit, Splits, user_path
 from gp_jax.data.splits import path_error as _fail
+from gp_jax.runtime.errors import UserError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 TEST_DIRS = ("val", "test")

@@ -22,8 +22,8 @@ import grain
 import numpy as np
 from absl import flags
 
-from gp_jax.runtime.errors import UserError
 from gp_jax.data.splits import ArraySplit
+from gp_jax.runtime.errors import UserError
 
 
 class _Raw:

@@ -19,9 +19,9 @@ import numpy as np
 
 from gp_jax.data import augment
 from gp_jax.data.info import DatasetInfo, mean_std
-from gp_jax.runtime.errors import UserError
-from gp_jax.data.splits import ArraySplit, Splits, holdout_order, user_path
+from gp_jax.data.splits import ArraySplit, holdout_order, Splits, user_path
 from gp_jax.data.splits import path_error as _fail
+from gp_jax.runtime.errors import UserError
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 

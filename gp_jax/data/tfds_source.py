@@ -17,8 +17,8 @@ import numpy as np
 from absl import logging
 
 from gp_jax.data import augment
-from gp_jax.runtime.errors import UserError
 from gp_jax.data.splits import HOLDOUT_SEED, SourceSplit, Splits
+from gp_jax.runtime.errors import UserError
 
 # tfds name -> (train split, test split)
 SPLITS = {"cifar10": ("train", "test"), "imagenet2012": ("train", "validation")}

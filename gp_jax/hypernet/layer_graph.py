@@ -17,7 +17,7 @@ import jraph
 import numpy as np
 
 from gp_jax.net import costs
-from gp_jax.net.spec import LAYER_KINDS, ArchSpec
+from gp_jax.net.spec import ArchSpec, LAYER_KINDS
 
 STATIC_FEATURES = tuple(f"kind_{k}" for k in LAYER_KINDS) + (
     "kernel", "stride", "log_in_channels", "log_out_channels",

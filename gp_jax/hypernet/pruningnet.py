@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax.training import train_state
 
+from gp_jax.data import datasets
 from gp_jax.hypernet import layer_graph as lg
 from gp_jax.hypernet.aggregator import GraphAggregator
-from gp_jax.data import datasets
-from gp_jax.runtime import sharding
 from gp_jax.net.models import ConvNet
 from gp_jax.net.spec import ArchSpec
+from gp_jax.runtime import sharding
 
 
 def kernel_shape(layer) -> tuple[int, ...]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import functools
 import importlib
 
-from gp_jax.runtime.errors import UserError, unknown_name
 from gp_jax.net.spec import ArchSpec, SpecBuilder
+from gp_jax.runtime.errors import unknown_name, UserError
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

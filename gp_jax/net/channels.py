@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gp_jax.runtime.errors import UserError
 from gp_jax.net.spec import ArchSpec
+from gp_jax.runtime.errors import UserError
 
 
 def keep_ratio_grid(levels: int = 31, low: float = 0.1, high: float = 1.0) -> np.ndarray:

@@ -17,8 +17,8 @@ import jax
 import numpy as np
 
 from gp_jax.net import channels, models
-from gp_jax.runtime.errors import unknown_name
 from gp_jax.net.spec import ArchSpec
+from gp_jax.runtime.errors import unknown_name
 
 METHODS = ("l1", "bn_scale")
 

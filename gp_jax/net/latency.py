@@ -52,9 +52,9 @@ from absl import logging
 from tqdm import tqdm
 
 from gp_jax.net import channels, costs, models
+from gp_jax.net.spec import ArchSpec
 from gp_jax.runtime import distributed, io_utils, timing
 from gp_jax.runtime.errors import UserError
-from gp_jax.net.spec import ArchSpec
 from gp_jax.runtime.timing import host_cpu
 
 TABLE_FILE = "latency_table.json"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
+from gp_jax.net.spec import ArchSpec
 from gp_jax.runtime import io_utils
 from gp_jax.runtime.errors import UserError
-from gp_jax.net.spec import ArchSpec
 
 NETWORK_FILE = "network.json"
 

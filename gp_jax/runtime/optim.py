@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gp_jax.runtime.errors import UserError, unknown_name
+from gp_jax.runtime.errors import unknown_name, UserError
 
 SCHEDULES = ("cosine", "step", "linear", "constant")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from gp_jax.runtime.errors import UserError
-from gp_jax.search.base import SearchContext, round_rng, stream_seed
+from gp_jax.search.base import round_rng, SearchContext, stream_seed
 from gp_jax.search.env import PruningEnv
 
 

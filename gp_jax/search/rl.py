@@ -29,11 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gp_jax.net import costs
 from gp_jax.hypernet.layer_graph import build_layer_graph
 from gp_jax.hypernet.pruningnet import PruningNet
+from gp_jax.net import costs
 from gp_jax.search import ddpg as ddpg_lib
-from gp_jax.search.base import SearchContext, round_rng, stream_seed
+from gp_jax.search.base import round_rng, SearchContext, stream_seed
 from gp_jax.search.env import NUM_SCALARS
 
 STATES = ("gcn", "handcrafted", "gcn_untrained", "gcn_shuffled")

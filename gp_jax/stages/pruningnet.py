@@ -12,14 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from gp_jax import artifacts
+from gp_jax.config.build import fixed_groups_from_config, make_cost, spec_from_config
+from gp_jax.data import datasets, loader
 from gp_jax.hypernet import candidates
+from gp_jax.hypernet.pruningnet import create_sharded_state, create_state, pruningnet_from_config
 from gp_jax.net import channels, costs, sampling
 from gp_jax.runtime import (checkpoints, distributed, host_memory, losses, optim, seeds, sharding,
                             train_loop)
-from gp_jax.data import loader, datasets
-from gp_jax.config.build import fixed_groups_from_config, make_cost, spec_from_config
 from gp_jax.runtime.metrics import MetricWriter, read_metrics
-from gp_jax.hypernet.pruningnet import create_sharded_state, create_state, pruningnet_from_config
 
 STAGE = artifacts.PRUNINGNET
 
@@ -152,7 +152,7 @@ def _run(config, workdir, mesh) -> dict:
   model = pruningnet_from_config(spec, config)
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
-  ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE), keep=c.max_to_keep)
+  ckpts = checkpoints.Checkpoints(artifacts.pruningnet_dir(workdir), keep=c.max_to_keep)
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
   init_seed = seeds.seed(config, "init")
   abstract = jax.eval_shape(lambda: create_state(model, spec, tx, init_seed))

@@ -21,14 +21,14 @@ import jax.numpy as jnp
 from flax.training import train_state
 
 from gp_jax import artifacts
+from gp_jax.config.build import make_cost, make_env, spec_from_config
+from gp_jax.data import datasets, loader
 from gp_jax.hypernet import candidates
+from gp_jax.hypernet.pruningnet import PruningNet, pruningnet_from_config
+from gp_jax.net import importance, models
 from gp_jax.runtime import (checkpoints, distributed, io_utils, losses, optim, seeds, sharding,
                             train_loop, xla_flags)
-from gp_jax.data import loader, datasets
-from gp_jax.net import importance, models
-from gp_jax.config.build import make_cost, make_env, spec_from_config
 from gp_jax.runtime.metrics import MetricWriter
-from gp_jax.hypernet.pruningnet import PruningNet, pruningnet_from_config
 from gp_jax.search import methods
 
 STAGE = artifacts.RETRAIN
@@ -89,7 +89,7 @@ def pruningnet_variables(config, spec, widths, workdir, splits, mesh=None):
 def teacher_path(config, workdir) -> str:
   """The distillation teacher's checkpoint directory ('' without distillation)."""
   teacher = config.retrain.distill.teacher
-  return os.path.join(workdir, STAGE, "unpruned") if teacher == "unpruned" else teacher
+  return artifacts.network_dir(workdir, "unpruned") if teacher == "unpruned" else teacher
 
 
 def load_teacher(config, workdir):
@@ -108,7 +108,7 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   over the mesh's `data` axis, the (small) state replicated."""
   c = config.retrain
   role, widths = record["role"], record["widths"]
-  directory = os.path.join(workdir, STAGE, role)
+  directory = artifacts.network_dir(workdir, role)
   model = models.ConvNet(spec, tuple(widths), input_norm=artifacts.input_norm_from_record(record))
   schedule = optim.learning_rate_schedule(c, c.steps)
   tx = optim.make_optimizer(c, c.steps)
@@ -133,9 +133,8 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
                                       out_shardings=replicated)
   if teacher_vars is not None:  # placed, not compiled into the init's program
     state = state.replace(teacher=sharding.put(teacher_vars, replicated))
-  os.makedirs(directory, exist_ok=True)
   if distributed.is_primary():
-    io_utils.write_json(os.path.join(directory, artifacts.NETWORK_FILE), record)
+    artifacts.write_network_record(directory, record)
   ckpts = checkpoints.Checkpoints(directory, keep=c.max_to_keep)
   label = f"{STAGE}/{role}"
   state, start = train_loop.restore_or(ckpts, state, label, writer)

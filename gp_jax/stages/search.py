@@ -24,23 +24,19 @@ from absl import logging
 from tqdm import tqdm
 
 from gp_jax import artifacts, constraints
-from gp_jax.hypernet import candidates
-from gp_jax.net import channels, costs
-from gp_jax.runtime import checkpoints, distributed, faults, io_utils, preemption, seeds, sharding
-from gp_jax.data import loader, datasets
 from gp_jax.config import validation
 from gp_jax.config.build import make_cost, make_env, spec_from_config
+from gp_jax.data import datasets, loader
+from gp_jax.hypernet import candidates
+from gp_jax.hypernet.pruningnet import pruningnet_from_config
+from gp_jax.net import channels, costs
+from gp_jax.runtime import checkpoints, distributed, faults, io_utils, preemption, seeds, sharding
 from gp_jax.runtime.errors import UserError
 from gp_jax.runtime.metrics import MetricWriter
-from gp_jax.hypernet.pruningnet import pruningnet_from_config
 from gp_jax.search import methods, plots
 from gp_jax.search.base import SearchContext
 
 STAGE = artifacts.SEARCH
-
-
-def _target_tag(target: float) -> str:
-  return f"{target:g}"
 
 
 def _log_init(capacity: int, num_groups: int, rounds: int) -> dict:
@@ -81,9 +77,9 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
   rounds, population = method.num_rounds(), method.population()
   state = {"method": method.init_state(),
            "log": _log_init(rounds * population, spec.num_groups, rounds)}
-  tag = _target_tag(target)
+  tag = artifacts.target_tag(target)
   label = f"{STAGE}/{method.label}@{tag}"
-  ckpts = checkpoints.Checkpoints(os.path.join(workdir, STAGE, f"state_{method.label}_{tag}"),
+  ckpts = checkpoints.Checkpoints(artifacts.search_state_dir(workdir, method.label, target),
                                   keep=2)
   restored, start = ckpts.restore_latest(state)
   if restored is not None:
@@ -249,25 +245,24 @@ def _finish(config, spec, env, method, log, target, workdir, rescore=None) -> di
   }
   if not distributed.is_primary():
     return result
-  tag = _target_tag(target)
-  out_dir = os.path.join(workdir, STAGE)
+  tag = artifacts.target_tag(target)
   rows = [{"widths": [int(x) for x in w], "macs_ratio": float(m), "reward": float(s),
            "proxy_top1": float(t), "round": int(r),
            **constraint.candidate_fields(x)}
           for w, m, s, t, r, x in zip(widths, macs_ratio, scores, log["top1"][:n],
                                       log["round"][:n], cost_ratio)]
-  io_utils.write_jsonl(os.path.join(out_dir, f"candidates_{tag}.jsonl"), rows)
-  io_utils.write_json(os.path.join(out_dir, f"result_{tag}.json"), result)
-  io_utils.write_json(os.path.join(out_dir, f"curve_{method.label}_{tag}.json"), curves)
-  plots.search_curves_plot(plots.read_curves(out_dir, tag),
-                           os.path.join(workdir, "plots", f"search_curves_{tag}.png"),
+  io_utils.write_jsonl(artifacts.candidates_path(workdir, target), rows)
+  io_utils.write_json(artifacts.result_path(workdir, target), result)
+  io_utils.write_json(artifacts.curve_path(workdir, method.label, target), curves)
+  plots.search_curves_plot(plots.read_curves(artifacts.search_dir(workdir), tag),
+                           artifacts.plot_path(workdir, f"search_curves_{tag}"),
                            title=f"{spec.name} @ {tag} {plots.AXIS[cost.name]}")
   uniform_widths = methods.uniform_widths(env)
   plots.keep_ratio_plot(spec, env.fixed, best_widths, uniform_widths, result,
-                        os.path.join(workdir, "plots", f"keep_ratios_{tag}.png"))
+                        artifacts.plot_path(workdir, f"keep_ratios_{tag}"))
   plots.accuracy_vs_cost_plot(
       cost_ratio, scores, best, target,
-      os.path.join(workdir, "plots", f"accuracy_vs_{cost.name}_{tag}.png"),
+      artifacts.plot_path(workdir, f"accuracy_vs_{cost.name}_{tag}"),
       title=f"{method.label} @ {tag} {plots.AXIS[cost.name]}", ylabel=f"held-out {c.reward}",
       xlabel=f"{plots.AXIS[cost.name]} ratio")
   return result
@@ -339,7 +334,7 @@ def _run(config, workdir, mesh) -> list[dict]:
   if constraints.get(cost.name).measured_on_device:  # reachable: known once measured
     validation.check_targets(config, spec, cost)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
-        f"{', '.join(_target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
+        f"{', '.join(artifacts.target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
   score_population, recal, eval_set, report, selected = scoring_setup(config, spec, mesh)
   pn_model = pruningnet_from_config(spec, config)
   rescore = None
@@ -352,7 +347,7 @@ def _run(config, workdir, mesh) -> list[dict]:
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
   results = []
   for i, target in enumerate(c.targets):
-    path = os.path.join(workdir, STAGE, f"result_{_target_tag(target)}.json")
+    path = artifacts.result_path(workdir, target)
     if os.path.exists(path):
       previous = io_utils.read_json(path)
       label = methods.method_label(c)
@@ -370,10 +365,9 @@ def _run(config, workdir, mesh) -> list[dict]:
   writer.close()
   if distributed.is_primary():
     first = results[0]
-    io_utils.write_json(os.path.join(workdir, STAGE, artifacts.RESULT_FILE), first)
-    src = os.path.join(workdir, STAGE, f"candidates_{_target_tag(c.targets[0])}.jsonl")
-    with open(src) as f:
-      io_utils.write_text(os.path.join(workdir, STAGE, "candidates.jsonl"), f.read())
+    io_utils.write_json(artifacts.result_path(workdir), first)
+    with open(artifacts.candidates_path(workdir, c.targets[0])) as f:
+      io_utils.write_text(artifacts.candidates_path(workdir), f.read())
   for r in results:
     greedy = r.get("greedy_rewards") or []
     learning = (f"; warm-up mean {r['warmup_mean']:.4f}, last greedy {greedy[-1]:.4f}"
