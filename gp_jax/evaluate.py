@@ -19,7 +19,7 @@ import numpy as np
 from absl import flags
 
 from gp_jax import artifacts
-from gp_jax.artifacts import input_norm_from_record, load_network, locate_network
+from gp_jax.artifacts import input_norm_from_record, load_network
 from gp_jax.data import datasets, loader
 from gp_jax.net import models
 from gp_jax.runtime import cli, distributed, io_utils, workdir_lock

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax.net import channels, importance, models
+from gp_jax.net import importance, models
 from tests.helpers import random_variables, random_widths, small_spec
 
 

@@ -34,7 +34,6 @@ from gp_jax.hypernet.pruningnet import PruningNet
 from gp_jax.net import costs
 from gp_jax.search import ddpg as ddpg_lib
 from gp_jax.search.base import round_rng, SearchContext, stream_seed
-from gp_jax.search.env import NUM_SCALARS
 
 STATES = ("gcn", "handcrafted", "gcn_untrained", "gcn_shuffled")
 # Which of the environment's scalars (t/T, cost decided, cost to decide, previous

@@ -5,7 +5,6 @@ W/metrics.jsonl and W/tensorboard/. A rerun resumes from the latest checkpoint.
 """
 from __future__ import annotations
 
-import os
 
 import jax
 import jax.numpy as jnp
@@ -184,14 +183,10 @@ def _run(config, workdir, mesh) -> dict:
   state, start = train_loop.restore_or(
       ckpts, target, STAGE, writer,
       init=lambda: create_sharded_state(model, spec, tx, init_seed, mesh, state_shardings)[0])
-  state = train_loop.train(
-      label=STAGE, state=state, step_fn=step_fn,
-      batches=sharding.global_batches(
-          loader.iterate(local, start, config.dataset.worker_count), batch_sharding),
-      start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
-      log_every=c.log_every, checkpoint_every=c.checkpoint_every,
-      progress=config.get("progress", True) and distributed.is_primary(),
-      learning_rate_flag="--config.pruningnet.learning_rate")
+  batches = sharding.global_batches(
+      loader.iterate(local, start, config.dataset.worker_count), batch_sharding)
+  state = train_loop.train(train_loop.Loop.from_config(config, "pruningnet", STAGE), state,
+                           step_fn, batches, start, ckpts, writer)
 
   results = evaluate_uniform(config, spec, state.params, splits, mesh)
   writer.write(STAGE + "_eval", c.steps, results)

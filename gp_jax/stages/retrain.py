@@ -13,7 +13,6 @@ plus `network.json`, which is all `gp_jax.evaluate` needs to rebuild it.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
@@ -26,7 +25,7 @@ from gp_jax.data import datasets, loader
 from gp_jax.hypernet import candidates
 from gp_jax.hypernet.pruningnet import PruningNet, pruningnet_from_config
 from gp_jax.net import importance, models
-from gp_jax.runtime import (checkpoints, distributed, io_utils, losses, optim, seeds, sharding,
+from gp_jax.runtime import (checkpoints, distributed, losses, optim, seeds, sharding,
                             train_loop, xla_flags)
 from gp_jax.runtime.metrics import MetricWriter
 from gp_jax.search import methods
@@ -147,14 +146,10 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   local = loader.train_batches(train_split, c.batch_size, seed=seeds.seed(config, "train_data"),
                                process_index=jax.process_index(),
                                process_count=jax.process_count())
-  train_loop.train(
-      label=label, state=state, step_fn=step_fn,
-      batches=sharding.global_batches(
-          loader.iterate(local, start, config.dataset.worker_count), batch_sharding),
-      start=start, steps=c.steps, batch_size=c.batch_size, ckpts=ckpts, writer=writer,
-      log_every=c.log_every, checkpoint_every=c.checkpoint_every,
-      progress=config.get("progress", True) and distributed.is_primary(),
-      learning_rate_flag="--config.retrain.learning_rate")
+  batches = sharding.global_batches(
+      loader.iterate(local, start, config.dataset.worker_count), batch_sharding)
+  train_loop.train(train_loop.Loop.from_config(config, "retrain", label), state, step_fn,
+                   batches, start, ckpts, writer)
 
 
 def networks_to_train(config, spec, result, workdir) -> list[dict]:

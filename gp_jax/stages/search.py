@@ -15,8 +15,10 @@ so an interrupted search resumes where it stopped.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -61,16 +63,20 @@ def _log_add(log, widths, rewards, top1, macs_ratio, round_):
   return out
 
 
-def search_target(config, spec, target, pn_model, pn_params, score_population, recal,
-                  eval_set, workdir, writer, position, cost=None, rescore=None) -> dict:
-  """Runs (or resumes) one search to completion; returns its result record."""
+def search_target(config, spec, target: float, pn_model, scorer: "Scorer", workdir: str,
+                  writer, cost) -> dict:
+  """Runs (or resumes) one search to completion; returns its result record.
+
+  `pn_model` is the PruningNet module (its GCN gives the RL states), `scorer` scores
+  candidates with its parameters, `writer` takes the metric rows, and `cost` is the
+  budget's `Cost` (its constraint names the target's ratio)."""
   c = config.search
   env = make_env(config, spec, target, cost)
   grid = channels.keep_ratio_grid(config.channels.grid_levels, config.channels.grid_low,
                                   config.channels.grid_high)
   # The RL state needs only the GCN (replicated): a host copy keeps the agent's
   # small computations local to each process.
-  gcn_params = jax.tree.map(np.asarray, {"aggregator": pn_params["aggregator"]})
+  gcn_params = jax.tree.map(np.asarray, {"aggregator": scorer.params["aggregator"]})
   method = methods.build_method(c.method, SearchContext(
       env=env, search_config=c, seed=seeds.seed(config, "search"), grid=grid, pruningnet=pn_model,
       pruningnet_params=gcn_params))
@@ -89,14 +95,13 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
   start = int(start or 0)
   writer.drop_after(label, start)
   bar = tqdm(total=rounds, initial=start, desc=f"search {method.label}@{tag}", unit="round",
-             disable=not (config.get("progress", True) and distributed.is_primary()),
-             position=position)
+             disable=not (config.get("progress", True) and distributed.is_primary()))
   greedy_every = c.rl.greedy_every
   for round_ in range(start, rounds):
     faults.maybe_inject(STAGE, round_)
     t0 = time.perf_counter()
     widths, extra = method.propose(state["method"], round_, state["log"])
-    scores = score_population(pn_params, widths, recal, eval_set)
+    scores = scorer.score(widths)
     rewards = scores[c.reward]
     seconds = time.perf_counter() - t0
     macs_ratio = costs.population_macs(spec, widths) / costs.macs(spec)
@@ -108,7 +113,7 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
       greedy_widths = method.greedy(state["method"])
     metrics = {}
     if greedy_widths is not None:  # scored on the side: not in the search's budget
-      greedy = float(score_population(pn_params, greedy_widths, recal, eval_set)[c.reward][0])
+      greedy = float(scorer.score(greedy_widths)[c.reward][0])
       state["log"]["greedy"][round_] = greedy
       metrics["greedy_reward"] = greedy
     ckpts.save(round_ + 1, state)
@@ -128,7 +133,7 @@ def search_target(config, spec, target, pn_model, pn_params, score_population, r
       raise preemption.stop(f"during search {method.label} @ {tag} after round {round_ + 1}")
   bar.close()
   ckpts.finish()
-  return _finish(config, spec, env, method, state["log"], target, workdir, rescore)
+  return _finish(config, spec, env, method, state["log"], target, workdir, scorer)
 
 
 def _rewrap(restored, template):
@@ -193,7 +198,7 @@ def report_pick(selection, report) -> int:
   return int(tied[np.argmax(selection[tied])])
 
 
-def _finish(config, spec, env, method, log, target, workdir, rescore=None) -> dict:
+def _finish(config, spec, env, method, log, target, workdir, scorer) -> dict:
   n = int(log["count"])
   widths, scores, macs_ratio = log["widths"][:n], log["scores"][:n], log["macs_ratio"][:n]
   c = config.search
@@ -204,9 +209,9 @@ def _finish(config, spec, env, method, log, target, workdir, rescore=None) -> di
   best, over_budget = best_within_budget(scores, cost_ratio, target)
   best_selection = float(scores[best])
   rescored = []
-  if rescore is not None and c.rescore_top:
+  if scorer.report_set is not None and c.rescore_top:
     top = top_distinct(scores, widths, cost_ratio, target, c.rescore_top) or [best]
-    report = rescore(widths[top])
+    report = scorer.rescore(widths[top])
     pick = report_pick(scores[top], report[c.reward])
     rescored = [{"widths": [int(x) for x in widths[i]], "evaluation": int(i),
                  "selection": float(scores[i]), "report": float(report[c.reward][j]),
@@ -296,27 +301,52 @@ def score_configurations(config, workdir: str, widths) -> dict:
       lambda cfg, w, mesh: _score_configurations(cfg, w, mesh, widths), config, workdir)
 
 
-def scoring_setup(config, spec, mesh):
-  """(score_population, recalibration images, selection set, report part or None, the
-  selection's image count): what scores candidates, placed on the mesh, the search's
-  and the ranking's alike."""
+@dataclasses.dataclass(frozen=True)
+class Scorer:
+  """Scores configurations with a PruningNet as the search does: BatchNorm statistics
+  recalibrated on `recal`, then top-1 (and the loss) on the held-out selection images
+  (`eval_set`, `selected` of them); `report_set` (None without re-scoring) holds the
+  report part that re-scores the best."""
+  score_population: Callable  # (params, widths (P, G), recal, images) -> {metric: (P,)}
+  params: Any  # the PruningNet's, placed on the mesh
+  recal: Any
+  eval_set: Any
+  selected: int
+  report_set: Any = None
+  reported: int = 0
+
+  def score(self, widths) -> dict:
+    """{metric: (P,)} of the configurations `widths` (P, G) on the selection images."""
+    return self.score_population(self.params, widths, self.recal, self.eval_set)
+
+  def rescore(self, widths) -> dict:
+    """The same on the report images."""
+    return self.score_population(self.params, widths, self.recal, self.report_set)
+
+
+def make_scorer(config, spec, pn_params, mesh) -> Scorer:
+  """The search's scorer of `pn_params`, its images placed on the mesh: the search's and
+  the ranking benchmark's alike."""
   c = config.search
   splits = datasets.load_splits(config.dataset, spec.resolution)
   recal = loader.recalibration_images(splits.train, c.recal_batch_size, c.recal_batches,
                                       seeds.seed(config, "recal_search"))
   selection, report = scoring_parts(config, splits.holdout)
-  eval_set = candidates.stack_eval_set(selection, c.eval_batch_size, config.dataset.worker_count)
-  recal, eval_set = sharding.put((recal, eval_set), sharding.replicated(mesh))
+  stack = lambda part: candidates.stack_eval_set(  # noqa: E731
+      part, c.eval_batch_size, config.dataset.worker_count)
+  replicated = sharding.replicated(mesh)
+  recal, eval_set = sharding.put((recal, stack(selection)), replicated)
+  report_set = None if report is None else sharding.put(stack(report), replicated)
   score_population = candidates.make_population_scorer(
       pruningnet_from_config(spec, config, bn_momentum=0.0), c.vmap_chunk, mesh)
-  return score_population, recal, eval_set, report, len(selection)
+  return Scorer(score_population, pn_params, recal, eval_set, len(selection), report_set,
+                0 if report is None else len(report))
 
 
 def _score_configurations(config, workdir, mesh, widths) -> dict:
   spec = spec_from_config(config)
   pn_params, _ = artifacts.load_pruningnet(config, spec, workdir, mesh)
-  score_population, recal, eval_set, _, _ = scoring_setup(config, spec, mesh)
-  return score_population(pn_params, widths, recal, eval_set)
+  return make_scorer(config, spec, pn_params, mesh).score(widths)
 
 
 def run(config, workdir: str) -> list[dict]:
@@ -335,15 +365,11 @@ def _run(config, workdir, mesh) -> list[dict]:
     validation.check_targets(config, spec, cost)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
         f"{', '.join(artifacts.target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
-  score_population, recal, eval_set, report, selected = scoring_setup(config, spec, mesh)
+  scorer = make_scorer(config, spec, pn_params, mesh)
   pn_model = pruningnet_from_config(spec, config)
-  rescore = None
-  if report is not None:
-    report_set = sharding.put(candidates.stack_eval_set(
-        report, c.eval_batch_size, config.dataset.worker_count), sharding.replicated(mesh))
-    rescore = lambda w: score_population(pn_params, w, recal, report_set)  # noqa: E731
-    print(f"search: {selected} held-out images score the candidates, {len(report)} others "
-          f"re-score the best {c.rescore_top}")
+  if scorer.report_set is not None:
+    print(f"search: {scorer.selected} held-out images score the candidates, "
+          f"{scorer.reported} others re-score the best {c.rescore_top}")
   writer = MetricWriter(workdir, enabled=distributed.is_primary())
   results = []
   for i, target in enumerate(c.targets):
@@ -359,9 +385,8 @@ def _run(config, workdir, mesh) -> list[dict]:
       raise UserError(f"{path} holds a {previous.get('label')} result (seed "
                       f"{previous.get('seed')}, {previous.get('constraint')} budget); use a new "
                       f"--workdir for {label} under {cost.name}")
-    results.append(search_target(config, spec, target, pn_model, pn_params,
-                                 score_population, recal, eval_set, workdir, writer, 0, cost,
-                                 rescore))
+    results.append(search_target(config, spec, target, pn_model, scorer, workdir, writer,
+                                 cost))
   writer.close()
   if distributed.is_primary():
     first = results[0]
