@@ -69,26 +69,26 @@ def test_conv_forms_worker_times_every_form_and_names_the_one_used():
   """The `convs` table's worker, in process on tiny layers (the bench runs it on
   the networks' shapes): every form of each kind is timed both ways, and the
   form it names as used is the one `models.Layer` picks."""
-  from benchmarks import bench
+  from benchmarks.tables import convs
   cases = [("tiny", "3x3 stem", 2, 6, 3, 16, 3, 1), ("tiny", "3x3", 2, 6, 8, 8, 3, 1),
            ("tiny", "1x1", 2, 6, 4, 8, 1, 1), ("tiny", "depthwise 3x3 /2", 2, 6, 4, 4, 3, 2)]
-  rows = bench.worker_conv_forms(cases, runs=1, rounds=1)["rows"]
+  rows = convs.worker_conv_forms(cases, runs=1, rounds=1)["rows"]
   assert [r["used"] for r in rows] == ["xla + per-tap kernel gradient", "xla",
                                        "one matrix product", "shifted products"]
   assert sorted(rows[0]["ms"]) == sorted(
       f"{form}|{p}" for form in ("xla", "xla + per-tap kernel gradient", "im2col")
       for p in ("forward", "forward+backward"))
   assert all(ms > 0 for r in rows for ms in r["ms"].values())
-  text = bench.table_convs({"layers": rows, "networks": {
+  text = convs.table_convs({"layers": rows, "networks": {
       "n": {"cpu_forms_step_s": 0.1, "xla_step_s": 0.2, "speedup": 2.0,
             "cpu_forms_compile_s": 1.0, "xla_compile_s": 1.0}}})
   assert "| tiny | 1x1 | 2, 6, 4, 8 |" in text and "2.00x" in text
 
 
 def test_xla_options_table_shows_a_failed_option_as_such():
-  from benchmarks import bench
+  from benchmarks.tables import xla_options
   row = {"flags": "--x", "error": None, "step_images_per_s": 100.0, "candidates_per_s": 2.0}
-  text = bench.table_xla_options({
+  text = xla_options.table_xla_options({
       "default": {**row, "flags": ""}, "faster": {**row, "step_images_per_s": 150.0},
       "broken": {"flags": "--y", "error": "unknown flag", "step_images_per_s": None,
                  "candidates_per_s": None}})
@@ -97,10 +97,10 @@ def test_xla_options_table_shows_a_failed_option_as_such():
 
 
 def test_dense_rules_table_shows_each_rule_against_xla_and_the_fastest():
-  from benchmarks import bench
+  from benchmarks.tables import dense_rules
   rows = {rule: {"step_s": t, "dense_convs": n} for rule, t, n in (
       ("none (XLA's conv)", 0.2, 0), ("stems", 0.1, 1), ("every one", 0.4, 19))}
-  text = bench.table_dense_rules({"net a": rows, "net b": {**rows, "stems": {
+  text = dense_rules.table_dense_rules({"net a": rows, "net b": {**rows, "stems": {
       "step_s": 0.5, "dense_convs": 1}}})
   assert "| stems | 100 ms (2.00x, 1 convs) | 500 ms (0.40x, 1 convs) |" in text
   assert "Fastest here: net a: stems; net b: none (XLA's conv)." in text

@@ -117,8 +117,8 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
   config = tiny_config()
   p = config.pruningnet
   p.steps, p.checkpoint_every, p.log_every = 10, 2, 2
-  original = pruningnet_stage.data.train_batches
-  monkeypatch.setattr(pruningnet_stage.data, "train_batches",
+  original = pruningnet_stage.loader.train_batches
+  monkeypatch.setattr(pruningnet_stage.loader, "train_batches",
                       lambda *a, **k: NaNFrom(original(*a, **k), bad=4))
   workdir = str(tmp_path / "w")
   with pytest.raises(train_loop.NonFiniteLossError) as e:
