@@ -64,24 +64,8 @@ WORKERS = {"jax_step": step.worker_jax_step, "torch_step": step.worker_torch_ste
            "dense_rules": dense_rules.worker_dense_rules}
 
 
-READING = """\
-**Figures to beat, measured elsewhere** (MetaPruning's own PyTorch code on a
-2-core CPU of this kind, random data, median of 10 steps; reported in the issue,
-not measured by this bench):
-
-| MetaPruning (PyTorch) | time | peak RSS | PruningNet params |
-|---|---|---|---|
-| MobileNetV2 1.4 PruningNet step, 224x224, batch 8 | about 1.0 s (8 img/s) | 4.35 GB | 242M |
-| ResNet-50 PruningNet step, 224x224, batch 8 | about 5.0 s (1.5 img/s) | 11 GB | 776M |
-| one search candidate, MobileNetV2 (5x32 recalibration + 100 images at 224) | 9.7 s | | |
-
-The goals: at least 2x its step speed, at most 0.6x its peak memory, at least
-10x cheaper candidate evaluation. The "reference" columns below are this
-bench's own PyTorch re-implementation of MetaPruning's step
-(`benchmarks/bench_torch.py`), measured in the same run as gp_jax, so the ratios
-compare like with like on this machine.
-"""
-
+# BENCHMARKS.md's prose, around the tables.
+PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks_page.md")
 
 # name -> (measure, render, title), in the order BENCHMARKS.md shows them.
 TABLES = {"step": (step.bench_step, step.table_step,
@@ -156,14 +140,9 @@ def main(argv):
 def render(results: dict) -> str:
   m = results["machine"]
   cpu = f"{m['host_cpu']}, " if "host_cpu" in m else ""
-  out = [f"# Benchmarks\n\nLast run {m['date']} on {cpu}{m['platform']}, {m['cpu_count']} "
-         f"cores, python {m['python']}, jax {m['jax']} ({m['backend']}); a table not rerun "
-         "then keeps its earlier figures, and says under it when and where it was measured "
-         "(tables without that line date from 2026-11-25 or before). Reproduce with "
-         "`make bench` (`python -m benchmarks.bench`, about half an hour on 2 cores; "
-         "`--only=step,memory` for some tables, `--quick` for a smoke run, `--render` to "
-         "rewrite this file from bench.json). Figures are medians after warm-up; every "
-         "comparison is a ratio measured in the same run.\n", READING]
+  machine_line = (f"{m['date']} on {cpu}{m['platform']}, {m['cpu_count']} cores, python "
+                  f"{m['python']}, jax {m['jax']} ({m['backend']})")
+  out = []
   for name, (_, table, title) in TABLES.items():
     if name in results:
       m = results.get("machines", {}).get(name)
@@ -176,7 +155,8 @@ def render(results: dict) -> str:
       out.append(f"## {title}\n\n{table(results[name])}{where}\n")
   from benchmarks import gpu
   out.append(gpu.render_section(_OUT.value))
-  return "\n".join(out)
+  with open(PAGE, encoding="utf-8") as f:
+    return f.read().format(machine=machine_line, tables="\n".join(out))
 
 
 if __name__ == "__main__":

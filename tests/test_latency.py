@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gp_jax import evaluate
+from gp_jax import constraints, evaluate
 from gp_jax.config import validation
 from gp_jax.config.build import fixed_groups_from_config, make_cost, make_env, spec_from_config
 from gp_jax.net import costs, latency, sampling
@@ -273,6 +273,18 @@ def test_matching_table_is_reused_and_another_devices_is_rebuilt(table_setup, ca
     f.write("{not json")
   assert latency.load_table(foreign, spec, settings) is None
   assert "unreadable" in capsys.readouterr().out
+
+
+def test_a_latency_cost_is_built_only_from_a_prepared_table(table_setup, tmp_path):
+  """Measuring is the stages' explicit step (`Constraint.prepare`); making the cost
+  only reads the table, and says which stage measures it when there is none."""
+  config, spec, _, workdir, _ = table_setup
+  with pytest.raises(UserError, match="no latency table for this config.*--stages=search"):
+    make_cost(config, spec, str(tmp_path))
+  assert not os.listdir(tmp_path)  # nothing measured, nothing written
+  constraint = constraints.get("latency")
+  constraint.prepare(config, spec, workdir)  # the module's table: found, not measured again
+  assert make_cost(config, spec, workdir).name == "latency"
 
 
 def test_unreachable_latency_target_is_a_one_line_error(table_setup):

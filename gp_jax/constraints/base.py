@@ -14,8 +14,13 @@ class Constraint:
   label = ""                 # for messages and plot axes
   measured_on_device = False  # targets are checked only once the cost is measured
 
+  def prepare(self, config, spec: ArchSpec, workdir: str) -> None:
+    """Measures and writes into `workdir` what `build` reads (a latency table); the
+    stages that sample or search under the budget call it first. Nothing for an
+    analytic cost."""
+
   def build(self, config, spec: ArchSpec, workdir: str | None = None) -> costs.Cost:
-    """The `Cost` of `spec` under this constraint (may measure on this device)."""
+    """The `Cost` of `spec` under this constraint, from what `prepare` wrote."""
     raise NotImplementedError
 
   def ratios(self, cost: costs.Cost, widths, macs_ratio) -> np.ndarray:

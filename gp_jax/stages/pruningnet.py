@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gp_jax import artifacts
+from gp_jax import artifacts, constraints
 from gp_jax.config.build import fixed_groups_from_config, make_cost, spec_from_config
 from gp_jax.data import datasets, loader
 from gp_jax.hypernet import candidates
@@ -25,11 +25,15 @@ STAGE = artifacts.PRUNINGNET
 
 def make_sampler(spec, config, workdir=None):
   """The training configurations' sampler; `pruningnet.macs_range`, if set, bounds
-  them in the search's constraint (a latency range reads or measures W's table)."""
+  them in the search's constraint (a latency range measures W's table first)."""
   ch = config.channels
   grid = channels.keep_ratio_grid(ch.grid_levels, ch.grid_low, ch.grid_high)
   macs_range = tuple(config.pruningnet.macs_range) or None
-  cost = make_cost(config, spec, workdir) if macs_range else None
+  cost = None
+  if macs_range:
+    if workdir is not None:
+      constraints.get(config.search.constraint).prepare(config, spec, workdir)
+    cost = make_cost(config, spec, workdir)
   return sampling.make_sampler(spec, grid=grid, fixed=fixed_groups_from_config(config, spec),
                                divisor=ch.divisor, macs_range=macs_range, cost=cost)
 

@@ -360,6 +360,7 @@ def _run(config, workdir, mesh) -> list[dict]:
   c = config.search
   spec = spec_from_config(config)
   pn_params, pn_step = artifacts.load_pruningnet(config, spec, workdir, mesh)
+  constraints.get(c.constraint).prepare(config, spec, workdir)  # a latency table, measured
   cost = make_cost(config, spec, workdir)
   if constraints.get(cost.name).measured_on_device:  # reachable: known once measured
     validation.check_targets(config, spec, cost)
