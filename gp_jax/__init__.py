@@ -14,7 +14,7 @@ __all__ = ["get_config", "prune", "load", "PrunedNetwork", "STAGES"]
 
 
 def __getattr__(name):
-  # Loaded by name on first use: `from gp_jax import models` inside the package never
+  # Loaded by name on first use: `from gp_jax.net import models` inside the package never
   # reaches the API (an import statement here would read as a circle through it).
   if name in __all__:
     return getattr(importlib.import_module("gp_jax.api"), name)

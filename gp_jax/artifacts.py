@@ -158,7 +158,15 @@ def read_search_result(spec, workdir) -> SearchResult:
 def network_record(config, spec, widths, role: str, method: str, cost=None) -> dict:
   """network.json: everything needed to rebuild and evaluate the network without the
   config (and, under a latency budget, its predicted latency, which eval sets beside
-  the measured)."""
+  the measured).
+
+  Args:
+    widths: the network's channels per group (spec.num_groups integers).
+    role: "pruned", "uniform" or "unpruned" (its directory under W/retrain/).
+    method: the search method that chose the widths ("uniform", "unpruned" for those).
+    cost: the search's budget `Cost`; its constraint adds its fields (a latency
+      prediction). None: MACs and params only.
+  """
   widths = [int(w) for w in widths]
   predicted = ({} if cost is None else
                constraints.get(cost.name).record_fields(cost, widths))

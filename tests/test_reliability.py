@@ -138,7 +138,7 @@ def test_workdir_lock_blocks_a_second_run_and_takes_over_a_stale_one(tmp_path, c
       with workdir_lock.hold(workdir):
         pass
   # A run that dies holding the lock leaves a stale lock file behind.
-  code = ("import os, signal, sys; from gp_jax import workdir_lock\n"
+  code = ("import os, signal, sys; from gp_jax.runtime import workdir_lock\n"
           f"with workdir_lock.hold({workdir!r}):\n"
           "  os.kill(os.getpid(), signal.SIGKILL)\n")
   proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60)
@@ -150,7 +150,7 @@ def test_workdir_lock_blocks_a_second_run_and_takes_over_a_stale_one(tmp_path, c
 
 def test_second_cli_run_on_a_busy_workdir_exits_2(tmp_path):
   workdir = str(tmp_path / "w")
-  code = ("import sys, time; from gp_jax import workdir_lock\n"
+  code = ("import sys, time; from gp_jax.runtime import workdir_lock\n"
           f"with workdir_lock.hold({workdir!r}):\n"
           "  print('locked', flush=True); time.sleep(120)\n")
   holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,

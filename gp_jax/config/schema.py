@@ -305,7 +305,9 @@ def set_training(c: ml_collections.ConfigDict, *, epochs: float, examples: int,
                  batch_size: int, learning_rate: float, schedule: str, weight_decay: float,
                  label_smoothing: float, decay_at=(0.5, 0.75), warmup_epochs: float = 0.0,
                  checkpoints: int = 40) -> None:
-  """A stage's optimiser section from an epoch-based recipe."""
+  """A stage's optimiser section `c` from an epoch-based recipe: `epochs` over
+  `examples` training images at `batch_size` give `c.steps`; `decay_at` (fractions
+  of the steps) serves the step schedule; `checkpoints` spaces `c.checkpoint_every`."""
   c.steps = epochs_to_steps(epochs, examples, batch_size)
   c.batch_size, c.learning_rate, c.schedule = batch_size, learning_rate, schedule
   c.weight_decay, c.label_smoothing, c.decay_at = weight_decay, label_smoothing, decay_at

@@ -40,7 +40,13 @@ METRICS = ("top1", "top5", "neg_loss")
 
 def held_out_metrics(model, params, batch_stats, widths, eval_set) -> dict:
   """{top1, top5, neg_loss (minus the mean cross-entropy)} over a stacked eval set,
-  padding excluded. The loss is continuous: it separates candidates that tie in top-1."""
+  padding excluded. The loss is continuous: it separates candidates that tie in top-1.
+
+  Args:
+    model: the PruningNet module; `params` and `batch_stats` its variables.
+    widths: (G,) int32, the configuration whose generated weights are scored.
+    eval_set: `stack_eval_set`'s {image, label, mask} with a leading batch axis.
+  """
   variables = {"params": params, "batch_stats": batch_stats}
 
   def body(sums, batch):
@@ -60,7 +66,9 @@ def held_out_metrics(model, params, batch_stats, widths, eval_set) -> dict:
 
 
 def score(model, params, widths, recal_images, eval_set) -> dict:
-  """Held-out metrics of one configuration after exact BN recalibration."""
+  """Held-out metrics of one configuration after exact BN recalibration: the
+  PruningNet `model`'s generated weights for `widths` (G,), BatchNorm statistics
+  recomputed on `recal_images` (N, H, W, C), then `held_out_metrics` on `eval_set`."""
   stats = recalibrate_batch_stats(model, params, widths, recal_images)
   return held_out_metrics(model, params, stats, widths, eval_set)
 

@@ -162,7 +162,14 @@ def resolve_builder(arch: str):
 @functools.lru_cache(maxsize=None)
 def get_spec(arch: str, *, num_classes: int, resolution: int, in_channels: int,
              width_multiplier: float = 1.0) -> ArchSpec:
-  """The spec of a named architecture or a user's "module:function" (cached)."""
+  """The spec of a named architecture or a user's "module:function" (cached).
+
+  Args:
+    arch: a name of `ARCHITECTURES` ("resnet20", "mobilenetv2", ...) or
+      "module:function", a builder of the user's (docs/extending.md).
+    num_classes, resolution, in_channels: the dataset's (datasets.info).
+    width_multiplier: scales every group's maximum width (rounded to the divisor).
+  """
   build = resolve_builder(arch)
   if not width_multiplier > 0:
     raise UserError(f"model.width_multiplier must be > 0, got {width_multiplier}")

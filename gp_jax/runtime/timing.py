@@ -24,7 +24,10 @@ def median_ms(call, runs: int, warmup: int = 3) -> float:
 
 def measure_latency_ms(call, image_shape, batch: int, runs: int,
                        dtype=np.float32) -> float:
-  """Median wall-clock milliseconds of `call(images)` on a batch of zeros, after warm-up."""
+  """Median wall-clock milliseconds of `call(images)` on a batch of zeros, after warm-up.
+
+  `call` takes a (batch, *image_shape) array of `dtype` and returns something to
+  block on; `runs` timed calls follow the warm-up."""
   images = jnp.zeros((batch, *image_shape), dtype)
   return median_ms(lambda: call(images), runs)
 

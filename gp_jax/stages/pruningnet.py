@@ -57,7 +57,9 @@ def make_train_step(model, spec, sampler, schedule, *, configs_per_step: int,
   ((2, G) widths: the largest and the smallest configuration), every step trains
   those two and the sampled ones, each on the whole batch, losses summed (the
   sandwich rule); `distill` makes the largest one's predictions (no gradient) the
-  others' targets (in-place distillation).
+  others' targets (in-place distillation). `model` is the PruningNet, `sampler`
+  a `sampling.make_sampler`, `schedule` (step -> learning rate) is only logged, and
+  `seed` with the step number seeds each step's configurations.
   """
   base_key = jax.random.key(seed)
   full_macs = float(costs.macs(spec))

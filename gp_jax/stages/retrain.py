@@ -40,8 +40,13 @@ class RetrainState(train_state.TrainState):
 
 def make_train_step(model, num_classes: int, label_smoothing: float, schedule,
                     teacher=None, distill_weight: float = 0.0, temperature: float = 1.0):
-  """`step(state, batch)`; with a `teacher` module (its variables in `state.teacher`) the
-  loss mixes the labels' cross-entropy with its soft targets on the same augmented batch."""
+  """`step(state, batch) -> (state, metrics)`, one SGD step of the sliced `model`.
+
+  The loss is the labels' cross-entropy over `num_classes` (with `label_smoothing`);
+  `schedule` (step -> learning rate) is only logged. With a `teacher` module (its
+  variables in `state.teacher`) the loss is `(1 - distill_weight) * cross-entropy +
+  distill_weight * KL` to its soft targets at `temperature`, on the same augmented
+  batch."""
   def train_step(state, batch):
     def loss_fn(params):
       logits, updates = model.apply({"params": params, "batch_stats": state.batch_stats},
@@ -104,7 +109,13 @@ def load_teacher(config, workdir):
 
 def train_network(config, spec, record, workdir, splits, writer, mesh):
   """Trains (or resumes) one sliced network into W/retrain/<role>/: data-parallel
-  over the mesh's `data` axis, the (small) state replicated."""
+  over the mesh's `data` axis, the (small) state replicated.
+
+  Args:
+    record: its network.json (`artifacts.network_record`): role, widths, input norm.
+    splits: the dataset's `Splits` (train, held-out, test).
+    writer: the `MetricWriter` its rows go to.
+  """
   c = config.retrain
   role, widths = record["role"], record["widths"]
   directory = artifacts.network_dir(workdir, role)
