@@ -172,7 +172,7 @@ def network_record(config, spec, widths, role: str, method: str, cost=None) -> d
                constraints.get(cost.name).record_fields(cost, widths))
   return {
       "role": role, "method": method, "arch": config.model.arch,
-      "width_multiplier": float(config.model.width_multiplier),
+      "width_multiplier": float(config.model.width_multiplier), "padding": spec.padding,
       "dataset": {k: config.dataset[k] for k in
                   ("name", "holdout_size", "data_dir", "path", "flip", "worker_count",
                    "lighting")},
@@ -204,7 +204,8 @@ def spec_from_record(record: dict):
   facts = _facts(record)
   return get_spec(record["arch"], num_classes=int(facts["num_classes"]),
                   resolution=int(record["resolution"]), in_channels=int(facts["channels"]),
-                  width_multiplier=float(record["width_multiplier"]))
+                  width_multiplier=float(record["width_multiplier"]),
+                  padding=record["padding"])
 
 
 def load_network(path: str):

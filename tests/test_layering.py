@@ -18,7 +18,7 @@ ARTIFACTS = {"gp_jax.artifacts"}
 WORKDIR_READERS = {"gp_jax.evaluate", "gp_jax.export"}  # and gp_jax/stages/
 # The package's facade (`gp_jax/__init__.py` re-exports the API lazily) is an entry
 # point too; `from gp_jax import module` does not import it (below).
-ENTRY_POINTS = {"gp_jax.main", "gp_jax.summary", "gp_jax.api", "gp_jax"}
+ENTRY_POINTS = {"gp_jax.main", "gp_jax.summary", "gp_jax.api", "gp_jax.import_weights", "gp_jax"}
 
 
 def layer(module: str) -> int:

@@ -22,7 +22,8 @@ def spec_from_config(config) -> ArchSpec:
     raise UserError(f"dataset.resolution must be a positive integer, got {resolution!r}")
   return get_spec(config.model.arch, num_classes=info.num_classes,
                   resolution=resolution, in_channels=info.channels,
-                  width_multiplier=float(config.model.get("width_multiplier", 1.0)))
+                  width_multiplier=float(config.model.get("width_multiplier", 1.0)),
+                  padding=config.model.get("padding", "same"))
 
 
 def fixed_groups_from_config(config, spec: ArchSpec):

@@ -78,6 +78,8 @@ FIELDS: tuple[Field, ...] = (
     Field("model.arch", "resnet20", text(),
           "a built-in architecture, or module:function for your own (docs/extending.md)"),
     Field("model.width_multiplier", 1.0, number(0, 8, low_open=True)),
+    Field("model.padding", "same", choice(("same", "symmetric")),
+          "how convs pad: XLA's SAME, or symmetric as PyTorch's (for imported weights)"),
     Field("channels.divisor", 1, integer(), "widths round to a multiple of this"),
     Field("channels.fixed_groups", (), patterns(), "group/layer name patterns never pruned"),
     Field("channels.grid_levels", 31, integer(2), "keep-ratio grid, as MetaPruning"),

@@ -90,9 +90,10 @@ def check_relations(config) -> None:
     if not r.init_checkpoint:
       raise UserError("retrain.init=checkpoint needs retrain.init_checkpoint=W/retrain/unpruned "
                       "(a trained full network of the same architecture)")
-    network_files.check_fits(r.init_checkpoint, spec, "retrain.init_checkpoint", True)
+    network_files.check_fits(r.init_checkpoint, spec, "retrain.init_checkpoint",
+                             config.model.arch)
   if r.distill.teacher not in ("", "unpruned"):
-    network_files.check_fits(r.distill.teacher, spec, "retrain.distill.teacher", False)
+    network_files.check_fits(r.distill.teacher, spec, "retrain.distill.teacher")
   s = config.search
   if s.rescore_top and (s.eval_examples or holdout // 2) >= holdout:
     raise UserError(f"search.eval_examples ({s.eval_examples}) leaves none of the {holdout} "

@@ -5,6 +5,7 @@ params) is derived from the specs built here.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 
@@ -159,9 +160,12 @@ def resolve_builder(arch: str):
   return fn
 
 
+PADDINGS = ("same", "symmetric")  # model.padding: see ArchSpec.padding
+
+
 @functools.lru_cache(maxsize=None)
 def get_spec(arch: str, *, num_classes: int, resolution: int, in_channels: int,
-             width_multiplier: float = 1.0) -> ArchSpec:
+             width_multiplier: float = 1.0, padding: str = "same") -> ArchSpec:
   """The spec of a named architecture or a user's "module:function" (cached).
 
   Args:
@@ -169,7 +173,10 @@ def get_spec(arch: str, *, num_classes: int, resolution: int, in_channels: int,
       "module:function", a builder of the user's (docs/extending.md).
     num_classes, resolution, in_channels: the dataset's (datasets.info).
     width_multiplier: scales every group's maximum width (rounded to the divisor).
+    padding: "same" or "symmetric" (PyTorch's; `ArchSpec.padding`).
   """
+  if padding not in PADDINGS:
+    raise unknown_name("model.padding", padding, PADDINGS)
   build = resolve_builder(arch)
   if not width_multiplier > 0:
     raise UserError(f"model.width_multiplier must be > 0, got {width_multiplier}")
@@ -181,4 +188,4 @@ def get_spec(arch: str, *, num_classes: int, resolution: int, in_channels: int,
   if not isinstance(spec, ArchSpec):
     raise UserError(f"model.arch '{arch}' returned {type(spec).__name__}, not an ArchSpec "
                     "(end the function with `return builder.build()`)")
-  return spec
+  return spec if padding == spec.padding else dataclasses.replace(spec, padding=padding)

@@ -128,7 +128,8 @@ def _layer_call(spec: ArchSpec, layer, w_in: int, w_out: int, batch: int):
   """The layer alone, sliced to (w_in, w_out), with its activation."""
   op = spec.ops[layer.op_index]
   x = jnp.full((batch, layer.in_resolution, layer.in_resolution, w_in), 0.5, jnp.float32)
-  return _compiled_call(models.Layer(op, w_out), x, models.ACTIVATIONS[op.activation])
+  return _compiled_call(models.Layer(op, w_out, padding=spec.padding), x,
+                        models.ACTIVATIONS[op.activation])
 
 
 def network_call(spec: ArchSpec, widths, batch: int):

@@ -49,16 +49,29 @@ def depthwise_by_shifts() -> bool:
   return jax.default_backend() == "cpu"
 
 
-def same_padding_taps(x, k: int, stride: int):
-  """The k*k strided windows of `x` (NHWC) under XLA's "SAME" padding: yields
-  (i, j, x_ij), x_ij of the output's spatial shape, with
-  conv(x, w)[n, p, q, :] = sum_ij x_ij[n, p, q, :] @ w[i, j]."""
+def conv_padding(mode: str, kernel: int):
+  """lax/linen padding of a `kernel` x `kernel` window under a spec's padding mode:
+  "SAME", or ((k // 2, k // 2),) * 2 for "symmetric" (hashable: a static argument)."""
+  if mode == "same":
+    return "SAME"
+  return ((kernel // 2, kernel // 2),) * 2
+
+
+def same_padding_taps(x, k: int, stride: int, padding="SAME"):
+  """The k*k strided windows of `x` (NHWC) under `padding` (XLA's "SAME", or explicit
+  ((top, bottom), (left, right)) pairs): yields (i, j, x_ij), x_ij of the output's
+  spatial shape, with conv(x, w)[n, p, q, :] = sum_ij x_ij[n, p, q, :] @ w[i, j]."""
   n, h, w, c = x.shape
-  out_h, out_w = -(-h // stride), -(-w // stride)
-  pads = []
-  for size, out in ((h, out_h), (w, out_w)):
-    total = max((out - 1) * stride + k - size, 0)
-    pads.append((total // 2, total - total // 2))
+  if padding == "SAME":
+    out_h, out_w = -(-h // stride), -(-w // stride)
+    pads = []
+    for size, out in ((h, out_h), (w, out_w)):
+      total = max((out - 1) * stride + k - size, 0)
+      pads.append((total // 2, total - total // 2))
+  else:
+    pads = [tuple(p) for p in padding]
+    out_h = (h + sum(pads[0]) - k) // stride + 1
+    out_w = (w + sum(pads[1]) - k) // stride + 1
   xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
   for i in range(k):
     for j in range(k):
@@ -67,11 +80,12 @@ def same_padding_taps(x, k: int, stride: int):
           (1, stride, stride, 1))
 
 
-def depthwise_conv(x, kernel, stride: int):
-  """NHWC depthwise conv with `kernel` (k, k, 1, C), XLA's "SAME" padding, as a sum
-  of k*k strided slices times per-channel weights (elementwise, so it fuses)."""
+def depthwise_conv(x, kernel, stride: int, padding="SAME"):
+  """NHWC depthwise conv with `kernel` (k, k, 1, C) under `padding` (see
+  `same_padding_taps`), as a sum of k*k strided slices times per-channel weights
+  (elementwise, so it fuses)."""
   y = None
-  for i, j, tap in same_padding_taps(x, kernel.shape[0], stride):
+  for i, j, tap in same_padding_taps(x, kernel.shape[0], stride, padding):
     tap = tap * kernel[i, j, 0]
     y = tap if y is None else y + tap
   return y
@@ -97,30 +111,30 @@ def dense_by_shifted_grad(in_channels: int, out_channels: int, stride: int) -> b
           and (in_channels < 8 or (stride > 1 and in_channels * out_channels >= 128 * 128)))
 
 
-def _xla_conv(x, kernel, stride: int):
-  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "SAME",
+def _xla_conv(x, kernel, stride: int, padding="SAME"):
+  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), padding,
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def dense_conv(x, kernel, stride: int):
-  """NHWC k x k conv with `kernel` (k, k, Cin, Cout), "SAME" padding: XLA's conv
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def dense_conv(x, kernel, stride: int, padding="SAME"):
+  """NHWC k x k conv with `kernel` (k, k, Cin, Cout) under `padding`: XLA's conv
   forward (the same op as `nn.Conv`'s); its kernel gradient per tap,
   dK[i, j] = x_ij^T @ dY (one (Cin, N*H*W) x (N*H*W, Cout) product each, or
   all taps in one product when Cin is a stem's few channels)."""
-  return _xla_conv(x, kernel, stride)
+  return _xla_conv(x, kernel, stride, padding)
 
 
-def _dense_conv_fwd(x, kernel, stride):
-  return _xla_conv(x, kernel, stride), (x, kernel)
+def _dense_conv_fwd(x, kernel, stride, padding):
+  return _xla_conv(x, kernel, stride, padding), (x, kernel)
 
 
-def _dense_conv_bwd(stride, residuals, dy):
+def _dense_conv_bwd(stride, padding, residuals, dy):
   x, kernel = residuals
-  _, input_vjp = jax.vjp(lambda x: _xla_conv(x, kernel, stride), x)
+  _, input_vjp = jax.vjp(lambda x: _xla_conv(x, kernel, stride, padding), x)
   dy2 = dy.reshape(-1, dy.shape[-1])
   taps = [tap.reshape(-1, tap.shape[-1])
-          for _, _, tap in same_padding_taps(x, kernel.shape[0], stride)]
+          for _, _, tap in same_padding_taps(x, kernel.shape[0], stride, padding)]
   if x.shape[-1] < 8:
     # A stem (1-3 input channels): k*k products of Cin rows each waste the
     # matrix unit; one (k*k*Cin, N*H*W) x (N*H*W, Cout) product does not.
@@ -142,9 +156,11 @@ def pointwise_as_dot() -> bool:
   return jax.default_backend() == "cpu"
 
 
-def pointwise_conv(x, kernel, stride: int):
+def pointwise_conv(x, kernel, stride: int, padding="SAME"):
   """NHWC 1x1 conv with `kernel` (1, 1, Cin, Cout) as a 2-d matrix product over
-  channels; a strided one subsamples first, as "SAME" padding does."""
+  channels; a strided one subsamples first, as "SAME" padding does (and a 1x1
+  window's symmetric padding, which is none)."""
+  del padding
   if stride > 1:
     x = x[:, ::stride, ::stride, :]
   n, h, w, c = x.shape
@@ -167,7 +183,7 @@ class CustomConv(nn.Module):
       cin = x.shape[-1] // kw["feature_group_count"]
       shape = (*kw["kernel_size"], cin, kw["features"])
       kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, jnp.float32)
-    y = self.fn(x.astype(dtype), kernel.astype(dtype), kw["strides"])
+    y = self.fn(x.astype(dtype), kernel.astype(dtype), kw["strides"], kw["padding"])
     if kw["use_bias"]:
       y = y + self.param("bias", nn.initializers.zeros, (kw["features"],)).astype(dtype)
     return y
@@ -188,6 +204,7 @@ class Layer(nn.Module):
   portable: bool = False
   # Inference form: BatchNorm folded into the conv's kernel and bias (`folding`).
   folded: bool = False
+  padding: str = "same"  # the spec's (ArchSpec.padding)
 
   @nn.compact
   def __call__(self, x, *, train: bool, kernel=None):
@@ -198,7 +215,8 @@ class Layer(nn.Module):
     batch_norm = op.batch_norm and not self.folded
     conv_kwargs = dict(
         features=self.features, kernel_size=(op.kernel, op.kernel),
-        strides=op.stride, padding="SAME", use_bias=not batch_norm,
+        strides=op.stride, padding=conv_padding(self.padding, op.kernel),
+        use_bias=not batch_norm,
         feature_group_count=self.features if op.kind == "depthwise" else 1,
         dtype=self.dtype)
     if op.kind == "depthwise" and not self.portable and depthwise_by_shifts():
@@ -274,7 +292,8 @@ class ConvNet(nn.Module):
       elif op.is_layer:
         x = outputs[op.inputs[0]]
         y = Layer(op, widths[op.group], self.dtype, self.bn_momentum, self.portable,
-                  self.folded, name=op.name)(x, train=train, kernel=kernels.get(op.name))
+                  self.folded, spec.padding, name=op.name)(x, train=train,
+                                                           kernel=kernels.get(op.name))
         if op.kind == "dense":
           y = y.reshape(y.shape[0], 1, 1, y.shape[-1])
         if masks is not None:
@@ -284,7 +303,8 @@ class ConvNet(nn.Module):
       elif op.kind == "max_pool":
         # window_shape by keyword: jax2onnx's max_pool patch takes it so.
         y = nn.max_pool(outputs[op.inputs[0]], window_shape=(op.kernel, op.kernel),
-                        strides=(op.stride, op.stride), padding="SAME")
+                        strides=(op.stride, op.stride),
+                        padding=conv_padding(spec.padding, op.kernel))
       elif op.kind == "global_pool":
         y = jnp.mean(outputs[op.inputs[0]], axis=(1, 2), keepdims=True)
       else:

@@ -32,10 +32,11 @@ def read_record(path: str) -> dict:
   return io_utils.read_json(os.path.join(directory, NETWORK_FILE))
 
 
-def check_fits(path: str, spec: ArchSpec, what: str, full_network: bool) -> dict:
+def check_fits(path: str, spec: ArchSpec, what: str, arch: str | None = None) -> dict:
   """The record of the network at `path`; a one-line UserError naming the path and the
-  first mismatch if it does not serve `spec` (same classes, input and, for
-  `full_network`, the same architecture at full width: its first differing layer)."""
+  first mismatch if it does not serve `spec` (same classes, input and, with `arch`,
+  the config's model.arch, that architecture at full width with the same padding: its
+  first differing layer)."""
   record = read_record(path)
   facts = {"num_classes": spec.num_classes, "resolution": spec.resolution,
            "channels": spec.in_channels}
@@ -44,10 +45,13 @@ def check_fits(path: str, spec: ArchSpec, what: str, full_network: bool) -> dict
     if got != want:
       raise UserError(f"{what} {path} has {key}={got}, this config's network {want}; pass a "
                       "network trained on the same data")
-  if full_network:
-    if record.get("arch") != spec.name:
+  if arch is not None:
+    if record.get("arch") != arch:
       raise UserError(f"{what} {path} is a {record.get('arch')}, this config's network a "
-                      f"{spec.name}; pass a checkpoint of the same architecture")
+                      f"{arch}; pass a checkpoint of the same architecture")
+    if record.get("padding") != spec.padding:
+      raise UserError(f"{what} {path} pads {record.get('padding')}, this config "
+                      f"{spec.padding}; pass --config.model.padding={record.get('padding')}")
     widths = list(record.get("widths", ()))
     for i, (group, width) in enumerate(zip(spec.groups, spec.max_widths)):
       got = widths[i] if len(widths) == spec.num_groups else None

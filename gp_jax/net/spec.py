@@ -79,6 +79,10 @@ class ArchSpec:
   num_classes: int
   ops: tuple[Op, ...]
   groups: tuple[ChannelGroup, ...]
+  # How convs and max pools pad: "same" (XLA's SAME, extra row and column after)
+  # or "symmetric" (kernel // 2 on each side, as PyTorch's layers pad; for weights
+  # trained there). Output shapes, and so every count, are the same for odd kernels.
+  padding: str = "same"
 
   def __post_init__(self):
     for i, op in enumerate(self.ops):
