@@ -15,7 +15,7 @@ from gp_jax.data import digits, loader
 from gp_jax.hypernet import candidates
 from gp_jax.hypernet.pruningnet import pruningnet_from_config
 from gp_jax.net import costs
-from gp_jax.runtime import io_utils
+from gp_jax.runtime import io_utils, seeds
 from gp_jax.search import methods, rl
 from gp_jax.search.base import SearchContext
 from gp_jax.stages import search as search_stage
@@ -217,3 +217,18 @@ def test_search_picks_the_report_best_of_its_top_k(trained_workdir, tmp_path):
   assert result["widths"] == pick["widths"] and result["report_reward"] == pick["report"]
   assert result["selection_reward"] == pick["selection"] == result["best_reward"]
   assert rows[result["best_evaluation"]]["widths"] == result["widths"]
+
+
+def test_a_search_stream_moves_only_the_search_seed():
+  """`search.stream` gives replicate searches on one PruningNet and one set of scoring
+  images: only the search's own stream moves, to a seed no other run's search uses."""
+  config = tiny_config()
+  before = {s: seeds.seed(config, s) for s in seeds.STREAMS}
+  config.search.stream = 2
+  after = {s: seeds.seed(config, s) for s in seeds.STREAMS}
+  assert {s for s in before if before[s] != after[s]} == {"search"}
+  others = set()
+  for seed in range(1000):
+    config.seed, config.search.stream = seed, 0
+    others.add(seeds.seed(config, "search"))
+  assert after["search"] not in others

@@ -131,6 +131,8 @@ FIELDS: tuple[Field, ...] = (
           "results land in [target - tolerance, target] of the constraint's ratio"),
     # AMC runs 800 (train_episode); 400 = its 100 warm-up episodes + 300 learned
     # ones, where its noise has long decayed (0.5 * 0.95^45 < 0.05), and fits a CPU.
+    Field("search.stream", 0, integer(0),
+          "another exploration stream for the same seed's PruningNet and images (replicates)"),
     Field("search.evaluations", 400, integer(),
           "candidates scored per target (the search budget; RL: episodes)"),
     Field("search.population", 16, integer(), "candidates per vmapped call (random, evolution)"),

@@ -16,6 +16,14 @@ STREAMS = {
 }
 
 
+# `search.stream` k > 0 moves the search's stream by k times this, far from every
+# other seed's: replicate searches on one PruningNet and one set of scoring images.
+STREAM_STRIDE = 1_000_003
+
+
 def seed(config, stream: str) -> int:
   """The seed of `stream` in the run of `config`."""
-  return int(config.seed) + STREAMS[stream]
+  base = int(config.seed) + STREAMS[stream]
+  if stream == "search":
+    base += STREAM_STRIDE * int(config.search.get("stream", 0))
+  return base

@@ -245,6 +245,7 @@ def _finish(config, spec, env, method, log, target, workdir, scorer) -> dict:
       "best_evaluation": best,
       "evaluations": n,
       "seed": int(config.seed),
+      "stream": int(c.stream),
       "uniform_keep_ratio": float(methods.uniform_keep_ratio(env)),
       **{k: v for k, v in curves.items() if k not in ("label", "method", "reward")},
   }
@@ -379,13 +380,14 @@ def _run(config, workdir, mesh) -> list[dict]:
       previous = io_utils.read_json(path)
       label = methods.method_label(c)
       if (previous.get("label") == label and previous.get("seed") == config.seed
-          and previous.get("constraint") == cost.name):
+          and previous.get("stream") == c.stream and previous.get("constraint") == cost.name):
         print(f"search: {path} exists; skipping (delete it to search again)")
         results.append(previous)
         continue
       raise UserError(f"{path} holds a {previous.get('label')} result (seed "
-                      f"{previous.get('seed')}, {previous.get('constraint')} budget); use a new "
-                      f"--workdir for {label} under {cost.name}")
+                      f"{previous.get('seed')}, stream {previous.get('stream')}, "
+                      f"{previous.get('constraint')} budget); use a new --workdir for {label} "
+                      f"under {cost.name}")
     results.append(search_target(config, spec, target, pn_model, scorer, workdir, writer,
                                  cost))
   writer.close()
