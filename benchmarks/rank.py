@@ -35,7 +35,6 @@ from ml_collections import config_flags
 from gp_jax import evaluate
 from gp_jax.config import validation
 from gp_jax.config.build import make_env, spec_from_config
-from gp_jax.config.schema import epochs_to_steps
 from gp_jax.runtime import cli, io_utils
 from gp_jax.runtime.errors import UserError
 from gp_jax.runtime.timing import host_cpu
@@ -44,56 +43,9 @@ from gp_jax.search.baselines import RandomSearch
 from gp_jax.stages import pruningnet, search
 
 from benchmarks import rank_stats
+from benchmarks.recipes import (PRUNINGNETS, RECIPES, SCORERS, VARIANTS, apply_scorer,
+                                epochs_to_steps_of, set_dotted)
 from benchmarks.claims import claim, release
-
-# Retrain recipes of the ground truth: epochs of the config's own schedule (cosine,
-# lr 0.1, batch 64), optionally with a weight average.
-RECIPES = {
-    "e1": {"epochs": 1.0},
-    "e2": {"epochs": 2.0},
-    "e3": {"epochs": 3.0},
-    "e4": {"epochs": 4.0},
-    "e8": {"epochs": 8.0},
-}
-
-# PruningNet recipes: config overrides on the base config (seed 0 of the ranking).
-PRUNINGNETS = {
-    # The Fashion-MNIST config's recipe before this benchmark: 2 epochs, one random
-    # configuration per step.
-    "base": {},
-    # Universally Slimmable Networks (Yu & Huang 2019): largest + smallest + random.
-    "sandwich": {"pruningnet.sandwich": True},
-    # Slimmable networks / BigNAS: the largest width's soft labels teach the others.
-    "sandwich_distill": {"pruningnet.sandwich": True, "pruningnet.distill": "inplace"},
-    # Sample only near the target (AutoSlim and MetaPruning train on the whole range).
-    "near": {"pruningnet.macs_range": (0.2, 0.45)},
-    # Twice the training (AutoSlim trained its proxy for 10-20% of a full schedule).
-    "long": {"epochs": 4.0},
-}
-
-# Scorers: (recalibration batches of 64, held-out images, reward).
-SCORERS = {
-    "r2_i1000": (2, 1000, "top1"),
-    "r16_i1000": (16, 1000, "top1"),
-    "r100_i1000": (100, 1000, "top1"),
-    "r16_i2500": (16, 2500, "top1"),
-    "r16_i5000": (16, 5000, "top1"),
-    "r16_i2500_loss": (16, 2500, "neg_loss"),
-}
-
-# The variants: (PruningNet recipe, scorer). `today` is the recipe and scorer before.
-VARIANTS = {
-    "today": ("base", "r2_i1000"),
-    "base+r16_i1000": ("base", "r16_i1000"),
-    "base+r100_i1000": ("base", "r100_i1000"),
-    "base+r16_i2500": ("base", "r16_i2500"),
-    "base+r16_i5000": ("base", "r16_i5000"),
-    "base+r16_i2500_loss": ("base", "r16_i2500_loss"),
-    "sandwich+r16_i2500": ("sandwich", "r16_i2500"),
-    "sandwich_distill+r16_i2500": ("sandwich_distill", "r16_i2500"),
-    "near+r16_i2500": ("near", "r16_i2500"),
-    "long+r16_i2500": ("long", "r16_i2500"),
-}
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/fashion_mnist_resnet20.py",
@@ -139,16 +91,8 @@ def train_sizes(config) -> dict:
   return _SIZES
 
 
-def _set(config, dotted: str, value):
-  node = config
-  *parents, leaf = dotted.split(".")
-  for p in parents:
-    node = node[p]
-  node[leaf] = value
-
-
 def _epochs_to_steps(config, section: str, epochs: float) -> int:
-  return epochs_to_steps(epochs, train_sizes(config)[section], config[section].batch_size)
+  return epochs_to_steps_of(config, section, epochs, train_sizes(config)[section])
 
 
 # ---------------------------------------------------------------- the configurations
@@ -326,7 +270,7 @@ def pruningnet_config(config, name: str):
     if key == "epochs":
       cfg.pruningnet.steps = _epochs_to_steps(cfg, "pruningnet", value)
     else:
-      _set(cfg, key, value)
+      set_dotted(cfg, key, value)
   if _PN_STEPS.value:
     cfg.pruningnet.steps = _PN_STEPS.value
   p = cfg.pruningnet
@@ -365,10 +309,8 @@ def score_variant(root: str, config, confs, name: str) -> dict | None:
   if got is None:
     return None
   cfg, directory = got
-  recal_batches, images, reward = SCORERS[scorer]
-  cfg.search.recal_batches, cfg.search.recal_batch_size = recal_batches, 64
-  cfg.search.eval_examples = min(images, cfg.dataset.holdout_size)
-  cfg.search.reward = reward
+  apply_scorer(cfg, scorer)
+  recal_batches, _, reward = SCORERS[scorer]
   cfg.search.rescore_top = 0  # the ranking scores on the images given, no re-scoring
   t0 = time.time()
   scores = search.score_configurations(cfg, directory, [c["widths"] for c in confs])
