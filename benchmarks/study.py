@@ -1,370 +1,484 @@
-"""The paper's claim, tested: search methods and controls on Fashion-MNIST (ResNet-20).
+"""Does graph_rl find better networks than amc, evolution, random and uniform search at
+equal budget? Paired replicates in two spaces -> study.json, STUDY.md.
 
-    make study                                     # -> STUDY.md, runs/study
-    python -m benchmarks.study --workdir=runs/study --seeds=0,1,2
-    python -m benchmarks.study --dataset=digits        # the quick, too-easy variant
+    make study                                   # every piece; rerun to continue
+    python -m benchmarks.study --workdir=runs/study --spaces=resnet20x0.5 --replicates=10
+    python -m benchmarks.study --report_only     # STUDY.md from study.json
 
-Per seed one PruningNet; from it, every method and control searches 0.3 MACs
-with the same budget (`--evaluations` candidates; RL: episodes, AMC's 100
-warm-up included), and `graph_rl`, `amc` and `random` also 0.5. Exploration
-streams differ per method; the PruningNet and the held-out images are shared,
-so the comparisons are paired per seed. The configurations found at 0.3 by
-`graph_rl`, `amc`, `random` and `uniform` are retrained from scratch for the
-seeds in `--retrain_seeds` and evaluated on the test split. Every piece
-resumes: rerunning skips finished searches and continues an interrupted one
-from its last round. Not run in CI (hours on 2 CPU cores; STUDY.md says how
-long it took and where).
+A replicate is one PruningNet seed and one search stream (`search.stream`):
+replicate r uses PruningNet seed r // --streams and stream r % --streams, so the
+searches of one replicate share the PruningNet and the scoring images (paired),
+and two streams share one PruningNet. Every method searches --target MACs with
+--evaluations candidates (RL: episodes, AMC's warm-up included) and picks, as the
+search stage does, the best report-split score among its re-scored top candidates
+(`search.rescore_top`): the figure compared is a score on images no search saw.
+Random search is not one run but its expectation: a pool of --pool scored random
+configurations per replicate, and random's figures the expected ones of a search
+of --evaluations draws from it (study_stats.expected_best_of_n and a Monte Carlo
+of the re-scoring), so no paired difference carries one random run's luck.
+Configurations are scored once per PruningNet (a score cache shared by its
+replicates' methods). The controls (GCN untrained or shuffled, no step index)
+run on the first --control_replicates replicates of the first space. The picks of
+the first --retrain_replicates replicates are retrained with --retrain_seeds at
+the ranking's recipe (--retrain_recipe) and tested. Every piece resumes; two
+processes can share a workdir (each claims a PruningNet's group of work).
+Not run in CI (hours on 2 cores; STUDY.md says how long and where).
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 import os
-import platform
 import time
 
 import jax
 import numpy as np
 from absl import flags
+from scipy import stats
 
-from configs import digits_resnet20, fashion_mnist_resnet20
-from gp_jax import evaluate
+from benchmarks import study_report, study_stats
+from benchmarks.claims import claim, release
+from benchmarks.recipes import (PRUNINGNETS, RECIPES, VARIANTS, apply_scorer,
+                                epochs_to_steps_of, set_dotted)
+from gp_jax import api, artifacts, evaluate
 from gp_jax.config import validation
-from gp_jax.config.schema import epochs_to_steps
-from gp_jax.runtime import cli, io_utils
-from gp_jax.runtime.errors import UserError
+from gp_jax.config.build import make_cost, spec_from_config
+from gp_jax.data import datasets
+from gp_jax.hypernet.pruningnet import pruningnet_from_config
+from gp_jax.runtime import cli, io_utils, sharding
+from gp_jax.runtime.errors import UserError, unknown_name
+from gp_jax.runtime.metrics import MetricWriter
 from gp_jax.runtime.timing import host_cpu
-from gp_jax.search import plots
-from gp_jax.stages import pruningnet, retrain, search
+from gp_jax.stages import pruningnet, retrain
+from gp_jax.stages import search as search_stage
 
-# (label, method, rl.state): the methods and controls
-RUNS = {
-    "graph_rl": ("graph_rl", ""),
-    "amc": ("amc", ""),
-    "graph_rl+gcn_untrained": ("graph_rl", "gcn_untrained"),
-    "graph_rl+gcn_shuffled": ("graph_rl", "gcn_shuffled"),
-    "evolution": ("evolution", ""),
-    "random": ("random", ""),
-    "uniform": ("uniform", ""),
+SPACES = {
+    "resnet20x0.5": "configs/fashion_mnist_resnet20.py",
+    "resnet56x0.5": "configs/fashion_mnist_resnet56.py",
+    "digits": "configs/digits_resnet20.py",  # offline and too easy: the tests' space
 }
-RL_LABELS = ("graph_rl", "amc", "graph_rl+gcn_untrained", "graph_rl+gcn_shuffled")
-RETRAINED = ("graph_rl", "amc", "random", "uniform")
+# label -> (search.method, search.rl.state, search.rl.scalars)
+RUNS = {
+    "graph_rl": ("graph_rl", "", "all"),
+    "amc": ("amc", "", "all"),
+    "evolution": ("evolution", "", "all"),
+    "uniform": ("uniform", "", "all"),
+    "graph_rl+gcn_untrained": ("graph_rl", "gcn_untrained", "all"),
+    "graph_rl+gcn_shuffled": ("graph_rl", "gcn_shuffled", "all"),
+    "graph_rl+no_step": ("graph_rl", "", "no_step"),  # the GCN embeddings alone
+    "amc+no_step": ("amc", "", "no_step"),  # the hand-crafted features alone
+}
+METHODS = ("graph_rl", "amc", "evolution", "uniform")  # and random, from the pool
+CONTROLS = ("graph_rl+gcn_untrained", "graph_rl+gcn_shuffled", "graph_rl+no_step",
+            "amc+no_step")
+POOL = "random_pool"
+# Monte Carlo draws of a random search from the pool (its re-scoring has no closed form)
+RANDOM_DRAWS = 2000
 
-_WORKDIR = flags.DEFINE_string("workdir", "runs/study", "Where every run of the study lives.")
-_DATASET = flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "digits"],
-                             "fashion_mnist (the study) or digits (quick, too easy).")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (one PruningNet each).")
-_LOW = flags.DEFINE_list("low_target_runs", list(RUNS), "Runs searching the low target.")
-_HIGH = flags.DEFINE_list("high_target_runs", ["graph_rl", "amc", "random"],
-                          "Runs also searching the high target.")
-_TARGETS = flags.DEFINE_list("targets", ["0.3", "0.5"], "Low and high MACs targets.")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/study", "Where every piece lives.")
+_SPACES = flags.DEFINE_list("spaces", ["resnet20x0.5", "resnet56x0.5"],
+                            f"Search spaces, in order, of {', '.join(SPACES)}.")
+_REPLICATES = flags.DEFINE_list("replicates", ["10", "5"], "Paired replicates per space.")
+_STREAMS = flags.DEFINE_integer("streams", 2, "Search streams per PruningNet.")
+_CONTROL_REPLICATES = flags.DEFINE_integer("control_replicates", 5,
+                                           "Replicates of the first space with the controls.")
+_TARGET = flags.DEFINE_float("target", 0.3, "MACs ratio searched.")
 _EVALUATIONS = flags.DEFINE_integer("evaluations", 300, "Candidates per search (RL: episodes).")
-_GREEDY_EVERY = flags.DEFINE_integer("greedy_every", 2, "Rounds between greedy-policy scores.")
-_RETRAIN_EPOCHS = flags.DEFINE_float("retrain_epochs", 1.0, "Epochs of retraining for the "
-                                     "tested configurations (the config's own is 2).")
-_RETRAIN_SEEDS = flags.DEFINE_list("retrain_seeds", ["0"], "Seeds whose 0.3 results are "
-                                   "retrained and tested.")
-_OUTPUT = flags.DEFINE_string("output", "STUDY.md", "The markdown report to write.")
-_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Write the report from what has "
-                                 "finished so far, without running anything.")
-_PLOTS = flags.DEFINE_string("plots", "docs/study", "Where the report's plots go.")
+_POOL = flags.DEFINE_integer("pool", 1200, "Scored random configurations per replicate.")
+_VARIANT = flags.DEFINE_string("variant", "today", "PruningNet recipe + scorer "
+                               "(benchmarks/recipes.py VARIANTS; RANKING.md's best).")
+_RETRAIN_RECIPE = flags.DEFINE_string("retrain_recipe", "e4", "Retrain recipe of the picks "
+                                      "(the ranking's ground truth's).")
+_RETRAIN_SEEDS = flags.DEFINE_list("retrain_seeds", ["0", "1", "2"], "Seeds of each retrain.")
+_RETRAINED = flags.DEFINE_list("retrained", ["graph_rl", "amc", "evolution", "random", "uniform"],
+                               "Methods whose picks are retrained.")
+_RETRAIN_REPLICATES = flags.DEFINE_integer("retrain_replicates", 3,
+                                           "Replicates of each space whose picks are retrained.")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only write STUDY.md from study.json.")
+_OUTPUT = flags.DEFINE_string("output", "STUDY.md", "The markdown report.")
+_JSON = flags.DEFINE_string("json", "study.json", "The figures the report is rendered from.")
+_PN_STEPS = flags.DEFINE_integer("pruningnet_steps", 0, "Override: PruningNet steps (tests).")
+_SMOKE = flags.DEFINE_bool("smoke", False, "Every config at its :smoke size (tests).")
+_RETRAIN_STEPS = flags.DEFINE_integer("retrain_steps", 0, "Override: steps per retrain (tests).")
 
 
-def base_config():
-  if _DATASET.value == "digits":
-    return digits_resnet20.get_config()
-  return fashion_mnist_resnet20.get_config()
+@dataclasses.dataclass(frozen=True)
+class Replicate:
+  space: str
+  index: int
+  seed: int  # the PruningNet's (config.seed)
+  stream: int  # the searches' (search.stream)
 
 
-def study_config(seed: int, label: str, target: float, validate: bool = True):
-  """The config of one study run; `validate=False` for describing it only (validating
-  reads the dataset, which the report does not need)."""
-  config = base_config()
-  config.seed = seed
-  config.progress = False
-  method, state = RUNS[label]
-  config.search.method = method
-  config.search.rl.state = state
-  config.search.targets = (target,)
+def replicates(space: str, count: int, streams: int) -> list[Replicate]:
+  return [Replicate(space, r, r // streams, r % streams) for r in range(count)]
+
+
+# ---------------------------------------------------------------- configs
+
+
+def space_config(space: str, seed: int, variant: str):
+  """The space's config with the study's PruningNet recipe and scorer, for one
+  PruningNet seed."""
+  config = api.get_config(SPACES[space] + (":smoke" if _SMOKE.value else ""))
+  config.seed, config.progress = seed, False
+  pn_name, scorer = VARIANTS[variant]
+  train = _train_images(config)
+  for key, value in PRUNINGNETS[pn_name].items():
+    if key == "epochs":
+      config.pruningnet.steps = epochs_to_steps_of(config, "pruningnet", value, train)
+    else:
+      set_dotted(config, key, value)
+  if _PN_STEPS.value:
+    config.pruningnet.steps = _PN_STEPS.value
+  p = config.pruningnet
+  p.warmup_steps = min(p.warmup_steps, p.steps // 10)
+  p.checkpoint_every = max(1, p.steps // 8)
+  apply_scorer(config, scorer)
+  # The selection part is the scorer's images (at most half the held-out ones); the
+  # report part, which re-scores each method's best, the rest.
+  config.search.eval_examples = min(config.search.eval_examples,
+                                    config.dataset.holdout_size // 2)
+  config.search.targets = (_TARGET.value,)
   config.search.evaluations = _EVALUATIONS.value
-  config.search.rl.greedy_every = _GREEDY_EVERY.value
-  config.retrain.baseline = ""      # the uniform method is its own row
-  config.retrain.unpruned = False
-  if _DATASET.value == "fashion_mnist":  # a shorter, equal budget for every tested network
-    r = config.retrain
-    r.steps = epochs_to_steps(_RETRAIN_EPOCHS.value, fashion_mnist_resnet20.TRAIN, r.batch_size)
-    r.warmup_steps = min(r.warmup_steps, r.steps // 10)
-    r.checkpoint_every = max(1, r.steps // 2)
-  if validate:  # the stages it runs take a validated config
-    validation.validate(config)
+  config.retrain.baseline, config.retrain.unpruned = "", False
   return config
 
 
-def pruningnet_dir(root: str, seed: int) -> str:
-  return os.path.join(root, f"seed{seed}", "pruningnet_run")
+def run_config(config, label: str, stream: int, evaluations: int | None = None):
+  cfg = copy.deepcopy(config)
+  method, state, scalars = RUNS[label] if label != POOL else ("random", "", "all")
+  cfg.search.method, cfg.search.rl.state, cfg.search.rl.scalars = method, state, scalars
+  cfg.search.stream = stream
+  if evaluations:
+    cfg.search.evaluations = evaluations
+  validation.validate(cfg)
+  return cfg
 
 
-def run_search(root: str, seed: int, label: str, target: float) -> dict:
-  """One search (resumed if interrupted, skipped if done) from the seed's PruningNet."""
-  config = study_config(seed, label, target)
-  pn_dir = pruningnet_dir(root, seed)
-  if not os.path.exists(os.path.join(pn_dir, "pruningnet", str(config.pruningnet.steps))):
-    pruningnet.run(config, pn_dir)
-  workdir = os.path.join(root, f"seed{seed}", f"{label}_{target:g}")
-  os.makedirs(workdir, exist_ok=True)
-  link = os.path.join(workdir, "pruningnet")
-  if not os.path.exists(link):
-    os.symlink(os.path.abspath(os.path.join(pn_dir, "pruningnet")), link)
-  [result] = search.run(config, workdir)
-  return result
+_TRAIN_IMAGES: dict = {}
 
 
-def run_retrain(root: str, seed: int, label: str, target: float) -> dict:
-  config = study_config(seed, label, target)
-  workdir = os.path.join(root, f"seed{seed}", f"{label}_{target:g}")
-  report_path = os.path.join(workdir, "report.json")
-  if os.path.exists(report_path):
-    return io_utils.read_json(report_path)
-  retrain.run(config, workdir)
-  return evaluate.evaluate_workdir(workdir)
+def _train_images(config) -> int:
+  key = (config.dataset.name, config.dataset.path)
+  if key not in _TRAIN_IMAGES:
+    splits = datasets.load_splits(config.dataset, spec_from_config(config).resolution)
+    _TRAIN_IMAGES[key] = len(splits.train)
+  return _TRAIN_IMAGES[key]
 
 
-def first_round(root: str, seed: int, label: str, target: float) -> list:
-  path = os.path.join(root, f"seed{seed}", f"{label}_{target:g}", "search",
-                      f"candidates_{target:g}.jsonl")
-  rows = io_utils.read_jsonl(path) if os.path.exists(path) else []
-  return [r["widths"] for r in rows if r["round"] == 0]
+# ---------------------------------------------------------------- the score cache
 
 
-def _cell(values, scale=100.0, digits=2) -> str:
-  v = np.asarray(values, dtype=float) * scale
-  if len(v) == 0:
-    return "–"
-  return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if len(v) > 1 else f"{v[0]:.{digits}f}"
+class ScoreCache:
+  """Scores of configurations by one PruningNet on one image set, kept in a JSONL file:
+  a configuration scored once is never scored again (the methods of every replicate
+  on this PruningNet share it; a resumed study reads it back). Exact on the CPU, where
+  each candidate is scored alone (candidates.make_population_scorer)."""
 
-
-def evaluations_to_reach(curve: list, level: float):
-  """1-based evaluations until best-so-far reaches `level`, or None."""
-  hit = np.flatnonzero(np.asarray(curve) >= level - 1e-9)
-  return int(hit[0]) + 1 if len(hit) else None
-
-
-def learning_row(result: dict, last: int = 5):
-  """(warm-up mean, mean greedy reward of the last `last` rounds, learned?, greedy
-  reward of the untrained actor (the first score), last above that?)."""
-  greedy = result.get("greedy_rewards") or []
-  if not greedy or "warmup_mean" not in result:
-    return None
-  tail = float(np.mean(greedy[-last:]))
-  return (result["warmup_mean"], tail, tail > result["warmup_mean"], float(greedy[0]),
-          tail > greedy[0])
-
-
-def report(results: dict, retrained: dict, seeds, targets, minutes: float, root: str) -> str:
-  low, high = targets
-  reward = next(iter(results.values()))["reward"]
-  pct = 100.0 if reward in ("top1", "top5") else 1.0
-  unit = "points" if pct == 100.0 else "nats"
-  lines = []
-  cfg = study_config(seeds[0], "graph_rl", low, validate=False)
-  lines += [
-      f"# Study: GraphPruning vs AMC and AutoML baselines on {_DATASET.value} "
-      f"(ResNet-20 x{cfg.model.width_multiplier:g})", "",
-      f"Generated by `python -m benchmarks.study --workdir={root}` "
-      f"(finished {time.strftime('%Y-%m-%d')}): {minutes:.0f} minutes of compute on "
-      f"{platform.processor() or platform.machine()} ({host_cpu()}, {os.cpu_count()} cores), "
-      f"jax {jax.__version__}, {jax.devices()[0].platform}.", "",
-      "## Setup", "",
-      f"- Data: {cfg.dataset.name} `{os.path.basename(cfg.dataset.path) or cfg.dataset.name}`; "
-      f"{cfg.dataset.holdout_size} training images held out for the search; each candidate is "
-      f"scored on the first {cfg.search.eval_examples or cfg.dataset.holdout_size} of them "
-      f"after BatchNorm recalibration on {cfg.search.recal_batches * cfg.search.recal_batch_size}"
-      " training images.",
-      f"- Per seed one PruningNet ({cfg.pruningnet.steps} steps of batch "
-      f"{cfg.pruningnet.batch_size}). Seeds: {', '.join(map(str, seeds))}.",
-      f"- Every search: {cfg.search.evaluations} candidates (RL: episodes; "
-      f"{cfg.search.rl.warmup_episodes} random warm-up, noise {cfg.search.rl.noise_init} x "
-      f"{cfg.search.rl.noise_decay}^episode after it, {cfg.search.rl.episodes_per_round or 4} "
-      "episodes per actor update round; AMC's defaults otherwise). "
-      f"Reward: held-out `{reward}`. Each method draws from its own random stream.",
-      "- Controls: `graph_rl+gcn_untrained` (a freshly initialised GCN), "
-      "`graph_rl+gcn_shuffled` (trained embeddings permuted across layers).", ""]
-
-  planned = [(s, label, t) for s in seeds for t, labels in ((low, _LOW.value), (high, _HIGH.value))
-             for label in labels]
-  missing = [f"{label} @ {t:g} (seed {s})" for s, label, t in planned if (s, label, t) not in results]
-  if missing:
-    lines += [f"**Not run yet** ({len(missing)} of {len(planned)} searches; rerun the same "
-              f"command to continue): {', '.join(missing)}.", ""]
-  lines += [f"## Best held-out {reward} at equal budget", "",
-            f"Mean ± std over seeds ({'percent' if pct == 100 else reward}); paired difference "
-            f"to `random` per seed in {unit}.", ""]
-  header = "| method | " + " | ".join(
-      f"best @ {t:g} | minus random @ {t:g} | evals to reach random's best @ {t:g}"
-      for t in targets) + " |"
-  lines += [header, "|---" * (1 + 3 * len(targets)) + "|"]
-  for label in RUNS:
-    cells = []
-    for t in targets:
-      got = [results[(s, label, t)] for s in seeds if (s, label, t) in results]
-      if not got:
-        cells += ["–", "–", "–"]
-        continue
-      best = [r["best_reward"] for r in got]
-      diffs, reach = [], []
-      for s in seeds:
-        if (s, label, t) in results and (s, "random", t) in results:
-          r, rnd = results[(s, label, t)], results[(s, "random", t)]
-          diffs.append(r["best_reward"] - rnd["best_reward"])
-          reach.append(evaluations_to_reach(r["best_so_far"], rnd["best_reward"]))
-      per_seed = ", ".join(f"{pct * d:+.2f}" for d in diffs)
-      cells += [_cell(best, pct), f"{_cell(diffs, pct)} ({per_seed})" if diffs else "–",
-                ", ".join("never" if x is None else str(x) for x in reach) or "–"]
-    lines.append(f"| {label} | " + " | ".join(cells) + " |")
-
-  lines += ["", "## Does the agent learn? Warm-up mean vs the greedy policy", "",
-            "Greedy: the noise-free policy's configuration, scored every "
-            f"{cfg.search.rl.greedy_every} rounds (not counted in the budget); the first score "
-            "is the untrained actor's (every group near the middle of its allowed range), the "
-            "last 5 are averaged.", "",
-            "| method | target | seed | warm-up mean | greedy, untrained actor | greedy, last "
-            "rounds | above warm-up | above untrained |", "|---|---|---|---|---|---|---|---|"]
-  for label in RL_LABELS:
-    for t in targets:
-      for s in seeds:
-        row = learning_row(results.get((s, label, t), {}))
-        if row:
-          lines.append(f"| {label} | {t:g} | {s} | {pct * row[0]:.2f} | {pct * row[3]:.2f} | "
-                       f"{pct * row[1]:.2f} | {'yes' if row[2] else '**no**'} | "
-                       f"{'yes' if row[4] else '**no**'} |")
-  same = []
-  for s in seeds:
-    for t in targets:
-      a, b = first_round(root, s, "graph_rl", t), first_round(root, s, "amc", t)
-      if a and b:
-        same.append(a == b)
-  lines += ["", f"`graph_rl` and `amc` first-round candidates identical in "
-            f"{sum(same)} of {len(same)} (seed, target) pairs.", ""]
-
-  if retrained:
-    lines += [f"## Retrained test top-1 at {low:g} MACs", "",
-              f"Retrained from scratch ({cfg.retrain.steps} steps of batch "
-              f"{cfg.retrain.batch_size}, same schedule and seed for every network) on train + "
-              "held-out images; test split of "
-              f"{next(iter(retrained.values()))['test_images']} images.", "",
-              "| method | seed | test top-1 | MACs ratio | params | proxy reward |",
-              "|---|---|---|---|---|---|"]
-    for (s, label), r in sorted(retrained.items(), key=lambda kv: (kv[0][0],
-                                                                   RETRAINED.index(kv[0][1]))):
-      lines.append(f"| {label} | {s} | {100 * r['top1']:.2f} | {r['macs_ratio']:.3f} | "
-                   f"{r['params'] / 1e3:.1f}K | {pct * results[(s, label, low)]['best_reward']:.2f} |")
-  reading = os.path.join(os.path.dirname(os.path.abspath(_OUTPUT.value)), "docs",
-                         "study_reading.md")
-  if os.path.exists(reading):  # the written reading of these figures, kept across reruns
-    with open(reading) as f:
-      lines += ["", f.read().strip()]
-  spreads = []
-  for s in seeds:
-    path = os.path.join(root, f"seed{s}", f"random_{low:g}", "search",
-                        f"candidates_{low:g}.jsonl")
+  def __init__(self, path: str, score_fn):
+    self.path, self.score_fn = path, score_fn
+    self.rows = {}
     if os.path.exists(path):
-      first = np.asarray([r["reward"] for r in io_utils.read_jsonl(path)[:100]])
-      spreads.append((s, first.max() - np.median(first), first.max() - first.min()))
-  if spreads:
-    lines += ["", "## Does this dataset separate configurations?", "",
-              f"Held-out {reward} of the first 100 random configurations at {low:g} MACs, "
-              f"best minus median (best minus worst), in {unit}: "
-              + "; ".join(f"seed {s}: {pct * a:.2f} ({pct * b:.2f})" for s, a, b in spreads)
-              + ". One held-out image is 0.1 points."]
-  lines += ["", "## Curves", ""]
-  for s in seeds:
-    for t in targets:
-      if os.path.exists(os.path.join(_PLOTS.value, f"curves_seed{s}_{t:g}.png")):
-        lines.append(f"![seed {s} @ {t:g}]({_PLOTS.value}/curves_seed{s}_{t:g}.png)")
-  return "\n".join(lines) + "\n"
+      for row in io_utils.read_jsonl(path):
+        self.rows[tuple(row["widths"])] = row["scores"]
+
+  def __call__(self, widths) -> dict:
+    widths = np.asarray(widths)
+    keys = [tuple(int(x) for x in w) for w in widths]
+    todo = sorted({k for k in keys if k not in self.rows})
+    if todo:
+      got = self.score_fn(np.asarray(todo))
+      new = [{"widths": list(k), "scores": {m: float(v[i]) for m, v in got.items()}}
+             for i, k in enumerate(todo)]
+      with open(self.path, "a") as f:
+        f.write("".join(json.dumps(row) + "\n" for row in new))
+      self.rows.update({tuple(r["widths"]): r["scores"] for r in new})
+    metrics = self.rows[keys[0]].keys()
+    return {m: np.asarray([self.rows[k][m] for k in keys]) for m in metrics}
 
 
-def plot_curves(root: str, seeds, targets):
-  for s in seeds:
-    for t in targets:
-      curves = []
-      for label in RUNS:
-        path = os.path.join(root, f"seed{s}", f"{label}_{t:g}", "search")
-        curves += plots.read_curves(path, f"{t:g}")
-      if curves:
-        plots.search_curves_plot(curves, os.path.join(_PLOTS.value, f"curves_seed{s}_{t:g}.png"),
-                                 title=f"seed {s}: search curves at {t:g} MACs")
+@dataclasses.dataclass(frozen=True)
+class CachedScorer(search_stage.Scorer):
+  selection_cache: ScoreCache | None = None
+  report_cache: ScoreCache | None = None
+
+  @classmethod
+  def wrap(cls, scorer: search_stage.Scorer, directory: str) -> "CachedScorer":
+    fields = {f.name: getattr(scorer, f.name) for f in dataclasses.fields(scorer)}
+    plain = search_stage.Scorer(**fields)
+    return cls(**fields, selection_cache=ScoreCache(
+        os.path.join(directory, "scores_selection.jsonl"), plain.score),
+               report_cache=ScoreCache(os.path.join(directory, "scores_report.jsonl"),
+                                       plain.rescore))
+
+  def score(self, widths) -> dict:
+    return self.selection_cache(widths)
+
+  def rescore(self, widths) -> dict:
+    return self.report_cache(widths)
 
 
-def plan(seeds, targets, low_runs, high_runs, retrain_seeds):
-  """The study's pieces in priority order, so an interrupted study has the core
-  comparison first: graph_rl, amc, random at the low target for every seed, the
-  retraining, then seed by seed the controls, evolution and the high target."""
-  low, high = targets
-  core = [r for r in ("graph_rl", "amc", "random", "uniform") if r in low_runs]
-  rest = [r for r in low_runs if r not in core]
-  steps = [("search", s, r, low) for s in seeds for r in core]
-  steps += [("retrain", s, r, low) for s in retrain_seeds for r in RETRAINED if r in low_runs]
-  for s in seeds:  # one seed complete before the next seed's controls
-    steps += [("search", s, r, low) for r in rest]
-    steps += [("search", s, r, high) for r in high_runs]
-  return steps
+# ---------------------------------------------------------------- one PruningNet's work
 
 
-def collect(root, seeds, targets, labels):
-  """The finished searches and retrained reports found under `root`."""
-  results, retrained = {}, {}
-  for s in seeds:
-    for t in targets:
+def pruningnet_dir(root: str, space: str, seed: int) -> str:
+  return os.path.join(root, space, f"pn{seed}")
+
+
+def search_dir(root: str, rep: Replicate, label: str) -> str:
+  return os.path.join(pruningnet_dir(root, rep.space, rep.seed), f"s{rep.stream}", label)
+
+
+def result_of(root: str, rep: Replicate, label: str) -> dict | None:
+  path = artifacts.result_path(search_dir(root, rep, label), _TARGET.value)
+  return io_utils.read_json(path) if os.path.exists(path) else None
+
+
+def run_group(root: str, space: str, seed: int, work: dict) -> bool:
+  """Trains (or reuses) PruningNet `seed` of `space` and runs `work` ({Replicate: labels},
+  the pool included) on it; False if another process holds the group."""
+  directory = pruningnet_dir(root, space, seed)
+  if all(result_of(root, rep, label) is not None for rep, labels in work.items()
+         for label in labels) and all(
+             os.path.exists(os.path.join(search_dir(root, rep, POOL), "random.json"))
+             for rep, labels in work.items() if POOL in labels):
+    return True
+  if not claim(directory):
+    return False
+  config = space_config(space, seed, _VARIANT.value)
+  done = os.path.join(directory, "pruningnet_minutes.json")
+  if not os.path.exists(done):
+    t0 = time.time()
+    pruningnet.run(config, directory)
+    io_utils.write_json(done, {"minutes": (time.time() - t0) / 60, "host_cpu": host_cpu()})
+
+  def on_mesh(config, workdir, mesh):
+    spec = spec_from_config(config)
+    pn_params, _ = artifacts.load_pruningnet(config, spec, workdir, mesh)
+    scorer = CachedScorer.wrap(search_stage.make_scorer(config, spec, pn_params, mesh), workdir)
+    cost = make_cost(config, spec, workdir)
+    pn_model = pruningnet_from_config(spec, config)
+    for rep, labels in work.items():
       for label in labels:
-        workdir = os.path.join(root, f"seed{s}", f"{label}_{t:g}")
-        path = os.path.join(workdir, "search", f"result_{t:g}.json")
-        if os.path.exists(path):
-          results[(s, label, t)] = io_utils.read_json(path)
-        report_path = os.path.join(workdir, "report.json")
-        if t == targets[0] and os.path.exists(report_path):
-          retrained[(s, label)] = io_utils.read_json(report_path)
-  return results, retrained
+        if result_of(root, rep, label) is not None:
+          continue
+        evaluations = _POOL.value if label == POOL else None
+        cfg = run_config(config, label, rep.stream, evaluations)
+        out = search_dir(root, rep, label)
+        t0 = time.time()
+        writer = MetricWriter(out)
+        r = search_stage.search_target(cfg, spec, _TARGET.value, pn_model, scorer, out, writer,
+                                       cost)
+        writer.close()
+        io_utils.write_json(os.path.join(out, "minutes.json"),
+                            {"minutes": (time.time() - t0) / 60, "host_cpu": host_cpu()})
+        print(f"study: {rep.space} replicate {rep.index} {label}: selection "
+              f"{r['selection_reward' if 'selection_reward' in r else 'best_reward']:.4f} "
+              f"({(time.time() - t0) / 60:.1f} min)", flush=True)
+      if POOL in labels:
+        random_figures(root, rep, scorer, config.search.reward, config.search.rescore_top)
+
+  sharding.run_on_mesh(on_mesh, config, directory)
+  release(directory)
+  return True
+
+
+def rescore_depth(pool: int, draws: int, k: int, tail: float = 1e-4) -> int:
+  """How many of the pool's best (by selection) can be among the top `k` of a search of
+  `draws` from it with probability above `tail`: the rest need no report score."""
+  for depth in range(k, pool + 1):
+    # the depth-th best is in a draw's top k only if fewer than k better ones were drawn
+    if stats.hypergeom(pool, depth, draws).cdf(k - 1) < tail:
+      return depth
+  return pool
+
+
+def random_figures(root: str, rep: Replicate, scorer, reward: str, k: int) -> dict:
+  """Random search from the replicate's pool: the expected selection score of its best
+  of --evaluations draws, and by Monte Carlo its expected report-split score under the
+  search's re-scoring; written beside the pool."""
+  path = os.path.join(search_dir(root, rep, POOL), "random.json")
+  if os.path.exists(path):
+    return io_utils.read_json(path)
+  rows = io_utils.read_jsonl(artifacts.candidates_path(search_dir(root, rep, POOL),
+                                                       _TARGET.value))
+  widths = np.asarray([r["widths"] for r in rows])
+  selection = np.asarray([r["reward"] for r in rows])
+  ratio = np.asarray([r["macs_ratio"] for r in rows])
+  n = _EVALUATIONS.value
+  order = search_stage.top_distinct(selection, widths, ratio, _TARGET.value,
+                                    rescore_depth(len(rows), n, k))
+  report = np.full(len(rows), -np.inf)
+  if order:
+    report[order] = scorer.rescore(widths[order])[reward]
+  rng = np.random.default_rng([rep.seed, rep.stream, 7])
+  picks = []
+  for _ in range(RANDOM_DRAWS):
+    idx = np.sort(rng.choice(len(rows), n, replace=False))
+    top = search_stage.top_distinct(selection[idx], widths[idx], ratio[idx], _TARGET.value, k)
+    pick = search_stage.report_pick(selection[idx][top], report[idx][top])
+    picks.append(idx[top[pick]])
+  first = np.arange(n)  # the pool's first n: one real random search, for retraining
+  top = search_stage.top_distinct(selection[first], widths[first], ratio[first], _TARGET.value,
+                                  k)
+  one = first[top[search_stage.report_pick(selection[first][top], report[first][top])]]
+  figures = {"pool": len(rows), "evaluations": n,
+             "selection": study_stats.expected_best_of_n(selection, n),
+             "report": float(np.mean(report[picks])),
+             "report_draws": RANDOM_DRAWS,
+             "one_run": {"widths": [int(x) for x in widths[one]],
+                         "macs_ratio": float(ratio[one]),
+                         "selection": float(selection[one]), "report": float(report[one])}}
+  io_utils.write_json(path, figures)
+  return figures
+
+
+# ---------------------------------------------------------------- retraining
+
+
+def retrain_pick(root: str, rep: Replicate, label: str, widths, seed: int) -> float:
+  """Test top-1 of `widths` retrained with `seed` at --retrain_recipe (resumed)."""
+  directory = os.path.join(search_dir(root, rep, "retrain"), f"{label}_s{seed}")
+  done = os.path.join(directory, "report.json")
+  if os.path.exists(done):
+    return io_utils.read_json(done)["top1"]
+  config = api.get_config(SPACES[rep.space] + (":smoke" if _SMOKE.value else ""))
+  config.seed, config.progress = seed, False
+  config.retrain.baseline, config.retrain.unpruned = "", False
+  r = config.retrain
+  r.steps = _RETRAIN_STEPS.value or epochs_to_steps_of(
+      config, "retrain", RECIPES[_RETRAIN_RECIPE.value]["epochs"], _train_images(config)
+      + (config.dataset.holdout_size if r.use_holdout else 0))
+  r.warmup_steps = min(r.warmup_steps, r.steps // 10)
+  r.checkpoint_every = r.log_every = max(1, r.steps // 4)
+  config.eval.latency_runs = 2
+  validation.validate(config)
+  spec = spec_from_config(config)
+  from gp_jax.net import costs  # pylint: disable=import-outside-toplevel
+  ratio = float(costs.macs(spec, widths) / costs.macs(spec))
+  io_utils.write_json(artifacts.result_path(directory), {
+      "method": label, "label": label, "arch": spec.name, "constraint": "macs",
+      "target_ratio": _TARGET.value, "widths": [int(w) for w in widths], "seed": seed,
+      "macs_ratio": ratio, "cost_ratio": ratio})
+  retrain.run(config, directory)
+  return evaluate.evaluate_workdir(directory)["top1"]
+
+
+# ---------------------------------------------------------------- the plan and the figures
+
+
+def planned(spaces, counts) -> dict:
+  """{(space, PruningNet seed): {Replicate: labels}} in priority order: the first space's
+  methods and pools, its controls, then the next space."""
+  groups = {}
+  for i, (space, count) in enumerate(zip(spaces, counts)):
+    for rep in replicates(space, count, _STREAMS.value):
+      labels = list(METHODS) + [POOL]
+      if i == 0 and rep.index < _CONTROL_REPLICATES.value:
+        labels += list(CONTROLS)
+      groups.setdefault((space, rep.seed), {})[rep] = labels
+  return groups
+
+
+def collect(root: str, groups: dict) -> list[dict]:
+  """The study.json replicates: what every finished search found."""
+  out = []
+  for (space, _), work in groups.items():
+    for rep, labels in work.items():
+      row = {"space": space, "replicate": rep.index, "seed": rep.seed, "stream": rep.stream,
+             "target": _TARGET.value, "methods": {}}
+      for label in labels:
+        if label == POOL:
+          path = os.path.join(search_dir(root, rep, POOL), "random.json")
+          if os.path.exists(path):
+            f = io_utils.read_json(path)
+            row["methods"]["random"] = {
+                "selection": f["selection"], "report": f["report"], "pool": f["pool"],
+                "widths": f["one_run"]["widths"], "macs_ratio": f["one_run"]["macs_ratio"],
+                "one_run": f["one_run"]}
+          continue
+        r = result_of(root, rep, label)
+        if r is None:
+          continue
+        row["methods"][label] = {
+            "widths": r["widths"], "macs_ratio": r["macs_ratio"],
+            "selection": r.get("selection_reward", r["best_reward"]),
+            "report": r.get("report_reward"), "evaluations": r["evaluations"],
+            "best_so_far": r["best_so_far"][::10]}
+      for label, m in row["methods"].items():
+        top1 = [_retrained(root, rep, label, int(s)) for s in _RETRAIN_SEEDS.value]
+        if any(t is not None for t in top1):
+          m["retrained_top1"] = [t for t in top1 if t is not None]
+      out.append(row)
+  return out
+
+
+def _retrained(root, rep, label, seed):
+  path = os.path.join(search_dir(root, rep, "retrain"), f"{label}_s{seed}", "report.json")
+  return io_utils.read_json(path)["top1"] if os.path.exists(path) else None
 
 
 def main(argv):
   del argv
-  for label in _LOW.value + _HIGH.value:
-    if label not in RUNS:
-      from gp_jax.runtime.errors import unknown_name
-      raise unknown_name("study run", label, RUNS)
-  if len(_TARGETS.value) != 2:
-    raise UserError("--targets takes two MACs ratios: low,high")
-  targets = [float(t) for t in _TARGETS.value]
-  seeds = [int(s) for s in _SEEDS.value]
+  spaces = _SPACES.value
+  for s in spaces:
+    if s not in SPACES:
+      raise unknown_name("space", s, SPACES)
+  if _VARIANT.value not in VARIANTS:
+    raise unknown_name("--variant", _VARIANT.value, VARIANTS)
+  if _RETRAIN_RECIPE.value not in RECIPES:
+    raise unknown_name("--retrain_recipe", _RETRAIN_RECIPE.value, RECIPES)
+  counts = [int(c) for c in _REPLICATES.value][:len(spaces)]
+  if len(counts) != len(spaces):
+    raise UserError("--replicates takes one count per space in --spaces")
+  if _POOL.value < _EVALUATIONS.value:
+    raise UserError(f"--pool={_POOL.value} is smaller than --evaluations="
+                    f"{_EVALUATIONS.value}: random search draws its evaluations from it")
   root = _WORKDIR.value
-  timing_path = os.path.join(root, "minutes.json")
-  spent = io_utils.read_json(timing_path)["minutes"] if os.path.exists(timing_path) else 0.0
+  os.makedirs(root, exist_ok=True)
+  groups = planned(spaces, counts)
+  timing = os.path.join(root, "minutes.json")
+  spent = io_utils.read_json(timing)["minutes"] if os.path.exists(timing) else 0.0
   t0 = time.time()
-  minutes = lambda: spent + (time.time() - t0) / 60  # pylint: disable=unnecessary-lambda-assignment
   if not _REPORT_ONLY.value:
-    for kind, seed, label, t in plan(seeds, targets, _LOW.value, _HIGH.value,
-                                     [int(s) for s in _RETRAIN_SEEDS.value]):
-      if kind == "search":
-        r = run_search(root, seed, label, t)
-        print(f"study: seed {seed} {label} @ {t:g}: best {r['reward']} {r['best_reward']:.4f} "
-              f"[{minutes():.1f} min]", flush=True)
-      else:
-        r = run_retrain(root, seed, label, t)
-        print(f"study: retrained seed {seed} {label} @ {t:g}: test top-1 {r['top1']:.4f} "
-              f"[{minutes():.1f} min]", flush=True)
-      os.makedirs(root, exist_ok=True)
-      io_utils.write_json(timing_path, {"minutes": minutes()})
-  results, retrained = collect(root, seeds, targets, list(RUNS))
-  if not results:
-    raise UserError(f"no finished search under {root}; run the study first")
-  plot_curves(root, seeds, targets)
-  text = report(results, retrained, seeds, targets, minutes(), root)
-  io_utils.write_text(_OUTPUT.value, text)
-  study_json = os.path.join(os.path.dirname(os.path.abspath(_OUTPUT.value)), "study.json")
-  if os.path.exists(study_json) and "agent" in io_utils.read_json(study_json):
-    # benchmarks/agent.py's section, kept across reruns of this report
-    from benchmarks import agent  # pylint: disable=import-outside-toplevel
-    agent.write_section(_OUTPUT.value, agent.render(io_utils.read_json(study_json)["agent"]))
-  print(text)
+    pending = list(groups)
+    while pending:  # a group another process holds is retried after the others
+      pending = [g for g in pending if not run_group(root, *g, groups[g])]
+      if pending:
+        time.sleep(30)
+    for row in collect(root, groups):
+      if row["replicate"] >= _RETRAIN_REPLICATES.value:
+        continue
+      rep = Replicate(row["space"], row["replicate"], row["seed"], row["stream"])
+      for label, m in row["methods"].items():
+        if label not in _RETRAINED.value:
+          continue
+        for seed in _RETRAIN_SEEDS.value:
+          if _retrained(root, rep, label, int(seed)) is not None:
+            continue
+          top1 = retrain_pick(root, rep, label, m["widths"], int(seed))
+          print(f"study: {rep.space} replicate {rep.index} {label} retrained (seed {seed}): "
+                f"{top1:.4f}", flush=True)
+    io_utils.write_json(timing, {"minutes": spent + (time.time() - t0) / 60})
+  previous = io_utils.read_json(_JSON.value) if os.path.exists(_JSON.value) else {}
+  found = collect(root, groups) if os.path.isdir(root) else []
+  if _REPORT_ONLY.value and previous.get("replicates") and not any(r["methods"] for r in found):
+    found = previous["replicates"]  # no workdir here: the committed figures
+  study = {**previous,
+           "replicates": found,
+           "setup": {"spaces": {s: SPACES[s] for s in spaces}, "replicates": counts,
+                     "streams": _STREAMS.value, "target": _TARGET.value,
+                     "evaluations": _EVALUATIONS.value, "pool": _POOL.value,
+                     "variant": _VARIANT.value, "retrain_recipe": _RETRAIN_RECIPE.value,
+                     "retrain_seeds": [int(s) for s in _RETRAIN_SEEDS.value],
+                     "control_replicates": _CONTROL_REPLICATES.value},
+           "minutes": spent + (time.time() - t0) / 60, "host_cpu": host_cpu(),
+           "cores": os.cpu_count(), "jax": jax.__version__, "date": time.strftime("%Y-%m-%d")}
+  io_utils.write_json(_JSON.value, study)
+  io_utils.write_text(_OUTPUT.value, study_report.render(study))
+  print(f"study: wrote {_JSON.value} and {_OUTPUT.value}")
 
 
 if __name__ == "__main__":

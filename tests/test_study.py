@@ -1,48 +1,102 @@
-"""The study's bookkeeping: priority order, reach and learning figures, the report."""
+"""The study: its plan, score cache and random-pool figures, the report from study.json,
+and the harness end to end on digits (resumed), with the paired reading's statistics."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 from absl import flags
 
-from benchmarks import study
+from benchmarks import study, study_report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_plan_puts_the_core_comparison_first():
-  steps = study.plan([0, 1], [0.3, 0.5], list(study.RUNS), ["graph_rl", "amc", "random"], [0])
-  core = {("search", s, r, 0.3) for s in (0, 1) for r in ("graph_rl", "amc", "random", "uniform")}
-  assert set(steps[:8]) == core
-  assert steps[8][0] == "retrain"
-  assert steps[-1] == ("search", 1, "random", 0.5)
-  assert steps.index(("search", 0, "random", 0.5)) < steps.index(("search", 1, "evolution", 0.3))
-  assert len(steps) == len(set(steps)) == 2 * 7 + 4 + 2 * 3
-
-
-def test_reach_and_learning_figures():
-  assert study.evaluations_to_reach([0.1, 0.3, 0.3, 0.5], 0.3) == 2
-  assert study.evaluations_to_reach([0.1, 0.2], 0.3) is None
-  assert study.learning_row({"greedy_rewards": [0.1, 0.2, 0.9], "warmup_mean": 0.5},
-                            last=1) == (0.5, 0.9, True, 0.1, True)
-  assert study.learning_row({"best_reward": 1.0}) is None
-
-
-def test_report_reads_partial_results(tmp_path, monkeypatch):
-  # The report needs only results: not the dataset file, which no clean machine has.
-  monkeypatch.setenv("GP_JAX_CACHE_DIR", str(tmp_path / "empty_cache"))
+def _flags(**values):
   if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
+  for k, v in values.items():
+    setattr(flags.FLAGS, k, v)
+
+
+def test_plan_runs_the_first_space_and_its_controls_first():
+  _flags(streams=2, control_replicates=3)
+  groups = study.planned(["resnet20x0.5", "resnet56x0.5"], [4, 2])
+  assert list(groups) == [("resnet20x0.5", 0), ("resnet20x0.5", 1), ("resnet56x0.5", 0)]
+  reps = groups[("resnet20x0.5", 1)]
+  assert [(r.index, r.seed, r.stream) for r in reps] == [(2, 1, 0), (3, 1, 1)]
+  labels = {r.index: set(v) for r, v in reps.items()}
+  assert set(study.CONTROLS) <= labels[2] and not set(study.CONTROLS) & labels[3]
+  assert all(study.POOL in v and "graph_rl" in v for w in groups.values() for v in w.values())
+  assert not any(set(study.CONTROLS) & set(v) for v in groups[("resnet56x0.5", 0)].values())
+
+
+def test_every_run_is_a_valid_config():
+  _flags(smoke=True, evaluations=4, pool=8, target=0.6, pruningnet_steps=2)
+  config = study.space_config("digits", 1, "today")
+  assert config.search.eval_examples <= config.dataset.holdout_size // 2  # a report part
+  for label in [*study.RUNS, study.POOL]:
+    cfg = study.run_config(config, label, stream=1, evaluations=8 if label == study.POOL else None)
+    assert cfg.search.stream == 1 and cfg.search.method == study.RUNS.get(label, ("random",))[0]
+  assert study.run_config(config, "amc+no_step", 0).search.rl.scalars == "no_step"
+  assert study.run_config(config, study.POOL, 0, 8).search.evaluations == 8
+
+
+def test_score_cache_scores_each_configuration_once_and_keeps_it(tmp_path):
+  calls = []
+
+  def score(widths):
+    calls.append(len(widths))
+    return {"top1": widths.sum(1) / 100.0, "neg_loss": -widths[:, 0] / 10.0}
+
+  path = str(tmp_path / "scores.jsonl")
+  cache = study.ScoreCache(path, score)
+  got = cache(np.asarray([[1, 2], [3, 4], [1, 2]]))
+  assert calls == [2] and np.allclose(got["top1"], [0.03, 0.07, 0.03])
+  got = study.ScoreCache(path, score)(np.asarray([[3, 4], [5, 6]]))  # read back
+  assert calls == [2, 1] and np.allclose(got["neg_loss"], [-0.3, -0.5])
+
+
+def test_rescore_depth_covers_every_likely_top_k():
+  depth = study.rescore_depth(1200, 300, 10)
+  assert 10 < depth < 150
   rng = np.random.default_rng(0)
+  worst = max(np.sort(rng.choice(1200, 300, replace=False))[9] for _ in range(2000))
+  assert worst < depth  # rank of the 10th best drawn, 0 = the pool's best
+  assert study.rescore_depth(20, 20, 10) == 10
 
-  def result(label):
-    best = list(np.maximum.accumulate(rng.uniform(0.5, 0.8, 300)))
-    r = {"reward": "top1", "best_reward": best[-1], "best_so_far": best, "label": label}
-    if label in study.RL_LABELS:
-      r.update(greedy_rewards=[0.6, 0.7], warmup_mean=0.55)
-    return r
 
-  results = {(s, label, 0.3): result(label) for s in (0, 1) for label in ("graph_rl", "amc",
-                                                                           "random")}
-  text = study.report(results, {}, [0, 1], [0.3, 0.5], 12.0, str(tmp_path))
-  assert "| graph_rl |" in text and "| evolution | – |" in text
-  # 2 RL methods x 2 seeds: above the warm-up (0.65 > 0.55) and the untrained actor (0.6)
-  assert text.count("| yes | yes |") == 4
+def _study_json(replicates=4, missing_random_in=()):
+  rng = np.random.default_rng(0)
+  rows = []
+  for r in range(replicates):
+    base = 0.80 + 0.01 * rng.normal()
+    methods = {"random": {"selection": base, "report": base - 0.002},
+               "graph_rl": {"selection": base + 0.006, "report": base + 0.004 +
+                            0.0005 * rng.normal(), "retrained_top1": [0.86, 0.87]},
+               "amc": {"selection": base + 0.001, "report": base + 0.0005 * rng.normal()},
+               "uniform": {"selection": base - 0.02, "report": base - 0.02}}
+    methods["random"]["retrained_top1"] = [0.855, 0.865]
+    if r in missing_random_in:
+      del methods["random"]
+    rows.append({"space": "resnet20x0.5", "replicate": r, "seed": r // 2, "stream": r % 2,
+                 "target": 0.3, "methods": methods})
+  return {"replicates": rows, "minutes": 12.0, "host_cpu": "cpu", "cores": 2, "jax": "x",
+          "date": "d", "setup": {"spaces": {"resnet20x0.5": "c.py"}, "replicates": [4],
+                                 "streams": 2, "target": 0.3, "evaluations": 300,
+                                 "pool": 1200, "variant": "today", "retrain_recipe": "e4",
+                                 "retrain_seeds": [0, 1], "control_replicates": 0}}
+
+
+def test_report_reads_paired_replicates_and_says_what_is_missing():
+  text = study_report.render(_study_json(missing_random_in=(3,)))
+  assert "**Not finished** (1 of 4 replicates" in text and "resnet20x0.5 #3" in text
+  row = next(l for l in text.splitlines() if l.startswith("| graph_rl | random | 3 |"))
+  assert row.endswith("| win |") or row.endswith("| undecided |")
+  assert "| uniform | random | 3 |" in text and "| loss |" in text
+  assert "Retrained picks" in text
+  assert "| evolution | random | 0 | – |" in text
 
 
 def test_paired_reading_calls_wins_losses_equivalence_and_doubt():
@@ -78,3 +132,34 @@ def test_random_search_as_the_expected_best_of_n_of_a_pool():
     draws.append(report[idx[np.argmax(selection[idx])]])
   assert abs(st.expected_best_of_n(selection, 5, report) - np.mean(draws)) < 0.01
   assert st.expected_best_of_n(selection, 30) == selection.max()
+
+
+def test_study_end_to_end_on_digits_resumes_without_new_work(tmp_path):
+  """Two replicates on one PruningNet (two streams), every method and the random pool,
+  two picks of the first retrained; a rerun finds everything done. (The controls run
+  the same code with other config values: test_every_run_is_a_valid_config.)"""
+  args = [sys.executable, "-m", "benchmarks.study", "--spaces=digits", "--replicates=2",
+          "--streams=2", "--evaluations=4", "--pool=8", "--control_replicates=0",
+          "--retrain_replicates=1", "--retrain_seeds=0", "--retrain_steps=2",
+          "--retrained=graph_rl,random",
+          "--pruningnet_steps=2", "--smoke", "--target=0.6", f"--workdir={tmp_path}/w",
+          f"--json={tmp_path}/study.json", f"--output={tmp_path}/STUDY.md"]
+  first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+  with open(tmp_path / "study.json") as f:
+    rows = json.load(f)["replicates"]
+  assert [(r["replicate"], r["seed"], r["stream"]) for r in rows] == [(0, 0, 0), (1, 0, 1)]
+  core = {"graph_rl", "amc", "evolution", "uniform", "random"}
+  assert set(rows[0]["methods"]) == set(rows[1]["methods"]) == core
+  for row in rows:
+    for m in row["methods"].values():
+      assert 0 <= m["selection"] <= 1 and 0 <= m["report"] <= 1
+  assert rows[0]["methods"]["random"]["pool"] == 8
+  retrained = {k for k, m in rows[0]["methods"].items() if "retrained_top1" in m}
+  assert retrained == {"graph_rl", "random"} and not any("retrained_top1" in m for m in rows[1]["methods"].values())
+  text = (tmp_path / "STUDY.md").read_text()
+  assert "## `digits`" in text and "| graph_rl | amc | 2 |" in text
+  cached = (tmp_path / "w" / "digits" / "pn0" / "scores_selection.jsonl").read_text()
+  assert len(cached.splitlines()) == len({l.split('"scores"')[0] for l in cached.splitlines()})
+  second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert second.returncode == 0 and "study: digits replicate" not in second.stdout
