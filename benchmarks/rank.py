@@ -43,8 +43,8 @@ from gp_jax.search.baselines import RandomSearch
 from gp_jax.stages import pruningnet, search
 
 from benchmarks import rank_stats
-from benchmarks.recipes import (PRUNINGNETS, RECIPES, SCORERS, VARIANTS, apply_scorer,
-                                epochs_to_steps_of, set_dotted)
+from benchmarks.recipes import (RECIPES, SCORERS, VARIANTS, apply_pruningnet, apply_scorer,
+                                epochs_to_steps_of)
 from benchmarks.claims import claim, release
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -266,16 +266,7 @@ def seed_noise(root: str, recipe: str, indices, seeds) -> dict | None:
 def pruningnet_config(config, name: str):
   cfg = copy.deepcopy(config)
   cfg.seed = 0
-  for key, value in PRUNINGNETS[name].items():
-    if key == "epochs":
-      cfg.pruningnet.steps = _epochs_to_steps(cfg, "pruningnet", value)
-    else:
-      set_dotted(cfg, key, value)
-  if _PN_STEPS.value:
-    cfg.pruningnet.steps = _PN_STEPS.value
-  p = cfg.pruningnet
-  p.warmup_steps = min(p.warmup_steps, p.steps // 10)
-  p.checkpoint_every = max(1, p.steps // 8)
+  apply_pruningnet(cfg, name, train_sizes(cfg)["pruningnet"], _PN_STEPS.value)
   validation.validate(cfg)
   return cfg
 

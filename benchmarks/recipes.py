@@ -69,6 +69,21 @@ def epochs_to_steps_of(config, section: str, epochs: float, images: int) -> int:
   return epochs_to_steps(epochs, images, config[section].batch_size)
 
 
+def apply_pruningnet(config, name: str, train_images: int, steps: int = 0) -> None:
+  """The PruningNet section set to recipe `name` of PRUNINGNETS (`train_images`: what an
+  epoch is; `steps`, if not 0, overrides its length), warm-up and checkpoints scaled."""
+  for key, value in PRUNINGNETS[name].items():
+    if key == "epochs":
+      config.pruningnet.steps = epochs_to_steps_of(config, "pruningnet", value, train_images)
+    else:
+      set_dotted(config, key, value)
+  if steps:
+    config.pruningnet.steps = steps
+  p = config.pruningnet
+  p.warmup_steps = min(p.warmup_steps, p.steps // 10)
+  p.checkpoint_every = max(1, p.steps // 8)
+
+
 def apply_scorer(config, scorer: str) -> None:
   """The search's scorer set to one of SCORERS (no re-scoring: the images given)."""
   recal_batches, images, reward = SCORERS[scorer]

@@ -39,8 +39,8 @@ from scipy import stats
 
 from benchmarks import study_report, study_stats
 from benchmarks.claims import claim, release
-from benchmarks.recipes import (PRUNINGNETS, RECIPES, VARIANTS, apply_scorer,
-                                epochs_to_steps_of, set_dotted)
+from benchmarks.recipes import (RECIPES, VARIANTS, apply_pruningnet, apply_scorer,
+                                epochs_to_steps_of)
 from gp_jax import api, artifacts, evaluate
 from gp_jax.config import validation
 from gp_jax.config.build import make_cost, spec_from_config
@@ -124,17 +124,7 @@ def space_config(space: str, seed: int, variant: str):
   config = api.get_config(SPACES[space] + (":smoke" if _SMOKE.value else ""))
   config.seed, config.progress = seed, False
   pn_name, scorer = VARIANTS[variant]
-  train = _train_images(config)
-  for key, value in PRUNINGNETS[pn_name].items():
-    if key == "epochs":
-      config.pruningnet.steps = epochs_to_steps_of(config, "pruningnet", value, train)
-    else:
-      set_dotted(config, key, value)
-  if _PN_STEPS.value:
-    config.pruningnet.steps = _PN_STEPS.value
-  p = config.pruningnet
-  p.warmup_steps = min(p.warmup_steps, p.steps // 10)
-  p.checkpoint_every = max(1, p.steps // 8)
+  apply_pruningnet(config, pn_name, _train_images(config), _PN_STEPS.value)
   apply_scorer(config, scorer)
   # The selection part is the scorer's images (at most half the held-out ones); the
   # report part, which re-scores each method's best, the rest.
