@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # 0.17.1 converts every built-in network kind (tests/test_export.py).
 JAX2ONNX := jax2onnx==0.17.1
 
-.PHONY: venv test demo study bench rank gpu-wheels constraints clean fashion-mnist
+.PHONY: venv test demo study trained bench rank gpu-wheels constraints clean fashion-mnist
 
 $(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ fashion-mnist: $(STAMP)
 # (STUDY.md says how long it took on which CPU; it resumes when rerun).
 study: fashion-mnist
 	$(PY) -m benchmarks.study --workdir=runs/study
+
+trained: fashion-mnist
+	$(PY) -m benchmarks.trained --workdir=runs/trained
 
 # Not in CI: speed and memory figures -> bench.json, BENCHMARKS.md. The PyTorch
 # reference needs torch (CPU build, from this machine's wheel cache); it is not a

@@ -40,7 +40,7 @@ from absl import flags
 
 from benchmarks.harness import RESULT, in_subprocess
 from benchmarks.tables import (candidates, convs, dense_rules, latency, memory, pipeline, step,
-                               xla_options)
+                               trained, xla_options)
 from gp_jax.runtime import cli, io_utils, timing
 from gp_jax.runtime.errors import UserError
 
@@ -155,6 +155,8 @@ def render(results: dict) -> str:
       out.append(f"## {title}\n\n{table(results[name])}{where}\n")
   from benchmarks import gpu
   out.append(gpu.render_section(_OUT.value))
+  if "trained" in results:  # benchmarks/trained.py's, measured apart (hours)
+    out.append(trained.section(results["trained"]))
   with open(PAGE, encoding="utf-8") as f:
     return f.read().format(machine=machine_line, tables="\n".join(out))
 

@@ -1,0 +1,178 @@
+"""Which start makes the best pruned network? Scratch, the PruningNet's weights, or the
+trained full network's most important channels, each with and without distillation
+from it -> bench.json["trained"], BENCHMARKS.md table 11.
+
+    make trained                                  # every unit; rerun to continue
+    python -m benchmarks.trained --workdir=runs/trained --seeds=0,1,2
+
+On `configs/fashion_mnist_resnet20.py`: one PruningNet and one search at each of
+--targets (seed 0), and the full network trained once per seed with the config's
+recipe (the teacher, and what `retrain.init=checkpoint` prunes). Then for each target,
+the searched configuration and the uniform one, every start in --inits, with and
+without distillation, each retrained with every seed in --seeds for the config's
+2 epochs; a fine-tune from the trained network starts at --finetune_lr instead of
+the schedule's 0.1 (its weights are already trained: the usual recipe). Every
+unit resumes; two processes can share a workdir. Not run in CI (hours on 2 cores).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import time
+
+import jax
+from absl import flags
+
+from benchmarks.claims import claim, release
+from benchmarks.tables import trained as table
+from gp_jax import api, artifacts, evaluate
+from gp_jax.config import validation
+from gp_jax.config.build import make_env, spec_from_config
+from gp_jax.net import costs
+from gp_jax.runtime import cli, io_utils
+from gp_jax.runtime.errors import UserError, unknown_name
+from gp_jax.runtime.timing import host_cpu
+from gp_jax.search import methods
+from gp_jax.stages import pruningnet, retrain, search
+
+INITS = ("scratch", "pruningnet", "checkpoint")
+CONFIGURATIONS = ("searched", "uniform")
+
+_CONFIG = flags.DEFINE_string("config", "configs/fashion_mnist_resnet20.py", "The config.")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/trained", "Where every unit lives.")
+_TARGETS = flags.DEFINE_list("targets", ["0.3", "0.5"], "MACs targets.")
+_CONFIGURATIONS = flags.DEFINE_list("configurations", list(CONFIGURATIONS),
+                                    "searched and/or uniform.")
+_INITS = flags.DEFINE_list("inits", list(INITS), "Starts of the pruned network.")
+_DISTILL = flags.DEFINE_list("distill", ["off", "on"], "Without and/or with distillation.")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Retrain seeds of every unit.")
+_FINETUNE_LR = flags.DEFINE_float("finetune_lr", 0.01, "Peak learning rate of a fine-tune "
+                                  "from the trained network.")
+_JSON = flags.DEFINE_string("json", "bench.json", "Where the figures go (key 'trained').")
+_OUTPUT = flags.DEFINE_string("output", "BENCHMARKS.md", "The page re-rendered with them.")
+_STEPS = flags.DEFINE_integer("steps", 0, "Override: every training's steps (tests).")
+
+
+def base_config(seed: int = 0):
+  config = api.get_config(_CONFIG.value)
+  config.seed, config.progress = seed, False
+  config.retrain.baseline, config.retrain.unpruned = "", False
+  config.search.targets = tuple(float(t) for t in _TARGETS.value)
+  if _STEPS.value:
+    for section in (config.pruningnet, config.retrain):
+      section.steps = _STEPS.value
+      section.warmup_steps = 0
+      section.checkpoint_every = section.log_every = max(1, _STEPS.value // 2)
+  return config
+
+
+def search_workdir(root: str) -> str:
+  """The PruningNet and the searches (seed 0)."""
+  directory = os.path.join(root, "search")
+  config = base_config()
+  validation.validate(config)
+  if not all(os.path.exists(artifacts.result_path(directory, float(t)))
+             for t in _TARGETS.value):
+    if claim(directory):
+      pruningnet.run(config, directory)
+      search.run(config, directory)
+      release(directory)
+  return directory
+
+
+def train_unit(directory: str, config, widths, label: str) -> dict | None:
+  """Retrains `widths` with `config` into `directory` (resumed) and tests it; None if
+  another process holds the unit."""
+  done = os.path.join(directory, "unit.json")
+  if os.path.exists(done):
+    return io_utils.read_json(done)
+  if not claim(directory):
+    return None
+  t0 = time.time()
+  validation.validate(config)
+  spec = spec_from_config(config)
+  ratio = float(costs.macs(spec, widths) / costs.macs(spec))
+  io_utils.write_json(artifacts.result_path(directory), {
+      "method": label, "label": label, "arch": spec.name, "constraint": "macs",
+      "target_ratio": ratio, "widths": [int(w) for w in widths], "seed": int(config.seed),
+      "macs_ratio": ratio, "cost_ratio": ratio})
+  retrain.run(config, directory)
+  report = evaluate.evaluate_workdir(directory)
+  unit = {"top1": report["top1"], "macs_ratio": ratio, "minutes": (time.time() - t0) / 60}
+  io_utils.write_json(done, unit)
+  release(directory)
+  return unit
+
+
+def units(root: str, search_dir: str):
+  """(key, directory, config, widths) of every unit, seed by seed: the full network
+  first (the teacher and the pruned-from-trained start), then the pruned ones."""
+  spec = spec_from_config(base_config())
+  for seed in map(int, _SEEDS.value):
+    teacher = os.path.join(root, f"full_s{seed}")
+    yield (("full", seed), teacher, base_config(seed), spec.max_widths)
+    for t, conf, init, distill in itertools.product(
+        map(float, _TARGETS.value), _CONFIGURATIONS.value, _INITS.value, _DISTILL.value):
+      config = base_config(seed)
+      if conf == "searched":
+        widths = io_utils.read_json(artifacts.result_path(search_dir, t))["widths"]
+      else:
+        widths = methods.uniform_widths(make_env(config, spec, t))
+      r = config.retrain
+      r.init = init
+      if init == "checkpoint":
+        r.init_checkpoint = artifacts.network_dir(teacher, "pruned")
+        r.learning_rate = _FINETUNE_LR.value
+      if distill == "on":
+        r.distill.teacher = artifacts.network_dir(teacher, "pruned")
+      name = f"{t:g}_{conf}_{init}_{distill}_s{seed}"
+      directory = os.path.join(root, "units", name)
+      if init == "pruningnet" and not os.path.exists(os.path.join(directory, "pruningnet")):
+        os.makedirs(directory, exist_ok=True)
+        os.symlink(os.path.abspath(artifacts.pruningnet_dir(search_dir)),
+                   os.path.join(directory, "pruningnet"))
+      yield ((t, conf, init, distill, seed), directory, config, widths)
+
+
+def main(argv):
+  del argv
+  for init in _INITS.value:
+    if init not in INITS:
+      raise unknown_name("--inits", init, INITS)
+  for conf in _CONFIGURATIONS.value:
+    if conf not in CONFIGURATIONS:
+      raise unknown_name("--configurations", conf, CONFIGURATIONS)
+  if set(_DISTILL.value) - {"off", "on"}:
+    raise UserError("--distill takes off and/or on")
+  root = _WORKDIR.value
+  os.makedirs(root, exist_ok=True)
+  search_dir = search_workdir(root)
+  results, pending = [], list(units(root, search_dir))
+  while pending:  # a unit another process holds is retried after the others
+    waiting = []
+    for key, directory, config, widths in pending:
+      fresh = not os.path.exists(os.path.join(directory, "unit.json"))
+      got = train_unit(directory, config, widths, "full" if key[0] == "full" else key[1])
+      if got is None:
+        waiting.append((key, directory, config, widths))
+        continue
+      results.append({"key": list(key), **got})
+      if fresh:
+        print(f"trained: {' '.join(map(str, key))}: test top-1 {got['top1']:.4f} "
+              f"({got['minutes']:.1f} min)", flush=True)
+    pending = waiting
+    if pending:
+      time.sleep(30)
+  bench = io_utils.read_json(_JSON.value) if os.path.exists(_JSON.value) else {}
+  bench["trained"] = {"config": _CONFIG.value, "units": results,
+                      "finetune_lr": _FINETUNE_LR.value, "host_cpu": host_cpu(),
+                      "cores": os.cpu_count(), "jax": jax.__version__,
+                      "date": time.strftime("%Y-%m-%d")}
+  io_utils.write_json(_JSON.value, bench)
+  text = open(_OUTPUT.value).read() if os.path.exists(_OUTPUT.value) else ""
+  io_utils.write_text(_OUTPUT.value, table.replace_section(text, bench["trained"]))
+  print(table.render(bench["trained"]))
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,48 @@
+"""benchmarks/trained.py: the starts of a pruned network with and without distillation,
+end to end on digits (resumed), and its table in BENCHMARKS.md."""
+import json
+import os
+import subprocess
+import sys
+
+from benchmarks.tables import trained as table
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_table_shows_each_start_with_and_without_distillation():
+  units = [{"key": ["full", s], "top1": 0.9, "minutes": 1.0} for s in (0, 1)]
+  units += [{"key": [0.3, "searched", init, d, s], "top1": 0.8 + 0.01 * s, "minutes": 2.0}
+            for init in ("scratch", "checkpoint") for d in ("off", "on") for s in (0, 1)]
+  data = {"config": "c.py", "units": units, "finetune_lr": 0.01, "date": "d",
+          "host_cpu": "cpu", "cores": 2, "jax": "x"}
+  text = table.replace_section("# Benchmarks\n", data)
+  assert "| 0.3 | searched | from scratch | 80.50 ± 0.71 (2) | 80.50 ± 0.71 (2) |" in text
+  assert text.index("from scratch") < text.index("pruned from the trained network")
+  assert "The full network (the teacher): 90.00 ± 0.00 (2)" in text
+  assert table.replace_section(text, data) == text  # replaced, not appended again
+
+
+def test_trained_end_to_end_on_digits_resumes(tmp_path):
+  bench = tmp_path / "bench.json"
+  bench.write_text(json.dumps({"machine": {}}))
+  (tmp_path / "B.md").write_text("# Benchmarks\n")
+  args = [sys.executable, "-m", "benchmarks.trained", "--config=configs/digits_resnet20.py:smoke",
+          "--targets=0.6", "--configurations=searched", "--inits=scratch,checkpoint",
+          "--distill=off,on", "--seeds=0", "--steps=2", f"--workdir={tmp_path}/w",
+          f"--json={bench}", f"--output={tmp_path}/B.md"]
+  first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+  data = json.loads(bench.read_text())
+  assert "machine" in data  # the other tables' figures stay
+  keys = sorted(tuple(map(str, u["key"])) for u in data["trained"]["units"])
+  assert keys == sorted([("full", "0")] + [("0.6", "searched", i, d, "0") for i in
+                                           ("scratch", "checkpoint") for d in ("off", "on")])
+  assert all(0 <= u["top1"] <= 1 for u in data["trained"]["units"])
+  text = (tmp_path / "B.md").read_text()
+  assert "## 11. Pruned networks" in text and "| 0.6 | searched | from scratch |" in text
+  record = json.loads((tmp_path / "w" / "units" / "0.6_searched_checkpoint_on_s0" / "retrain"
+                       / "pruned" / "network.json").read_text())
+  assert record["init"] == "checkpoint"
+  second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert second.returncode == 0 and "trained: " not in second.stdout
