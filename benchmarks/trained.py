@@ -146,7 +146,9 @@ def main(argv):
     raise UserError("--distill takes off and/or on")
   root = _WORKDIR.value
   os.makedirs(root, exist_ok=True)
-  search_dir = search_workdir(root)
+  # The PruningNet and the searches, where a unit needs them.
+  needed = "searched" in _CONFIGURATIONS.value or "pruningnet" in _INITS.value
+  search_dir = search_workdir(root) if needed else None
   results, pending = [], list(units(root, search_dir))
   while pending:  # a unit another process holds is retried after the others
     waiting = []

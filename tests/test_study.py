@@ -141,7 +141,7 @@ def test_study_end_to_end_on_digits_resumes_without_new_work(tmp_path):
   args = [sys.executable, "-m", "benchmarks.study", "--spaces=digits", "--replicates=2",
           "--streams=2", "--evaluations=4", "--pool=8", "--control_replicates=0",
           "--retrain_replicates=1", "--retrain_seeds=0", "--retrain_steps=2",
-          "--retrained=graph_rl,random",
+          "--retrained=random",
           "--pruningnet_steps=2", "--smoke", "--target=0.6", f"--workdir={tmp_path}/w",
           f"--json={tmp_path}/study.json", f"--output={tmp_path}/STUDY.md"]
   first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -156,7 +156,7 @@ def test_study_end_to_end_on_digits_resumes_without_new_work(tmp_path):
       assert 0 <= m["selection"] <= 1 and 0 <= m["report"] <= 1
   assert rows[0]["methods"]["random"]["pool"] == 8
   retrained = {k for k, m in rows[0]["methods"].items() if "retrained_top1" in m}
-  assert retrained == {"graph_rl", "random"} and not any("retrained_top1" in m for m in rows[1]["methods"].values())
+  assert retrained == {"random"} and not any("retrained_top1" in m for m in rows[1]["methods"].values())
   text = (tmp_path / "STUDY.md").read_text()
   assert "## `digits`" in text and "| graph_rl | amc | 2 |" in text
   cached = (tmp_path / "w" / "digits" / "pn0" / "scores_selection.jsonl").read_text()

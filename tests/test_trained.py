@@ -27,8 +27,10 @@ def test_trained_end_to_end_on_digits_resumes(tmp_path):
   bench = tmp_path / "bench.json"
   bench.write_text(json.dumps({"machine": {}}))
   (tmp_path / "B.md").write_text("# Benchmarks\n")
+  # The two paths of the issue: a trained network's channels, and its soft targets (the
+  # other starts are the retrain stage's, tested in test_retrain_eval.py).
   args = [sys.executable, "-m", "benchmarks.trained", "--config=configs/digits_resnet20.py:smoke",
-          "--targets=0.6", "--configurations=searched", "--inits=scratch,checkpoint",
+          "--targets=0.6", "--configurations=uniform", "--inits=checkpoint",
           "--distill=off,on", "--seeds=0", "--steps=2", f"--workdir={tmp_path}/w",
           f"--json={bench}", f"--output={tmp_path}/B.md"]
   first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -36,12 +38,13 @@ def test_trained_end_to_end_on_digits_resumes(tmp_path):
   data = json.loads(bench.read_text())
   assert "machine" in data  # the other tables' figures stay
   keys = sorted(tuple(map(str, u["key"])) for u in data["trained"]["units"])
-  assert keys == sorted([("full", "0")] + [("0.6", "searched", i, d, "0") for i in
-                                           ("scratch", "checkpoint") for d in ("off", "on")])
+  assert keys == sorted([("full", "0")] + [("0.6", "uniform", "checkpoint", d, "0")
+                                           for d in ("off", "on")])
+  assert not (tmp_path / "w" / "search").exists()  # no unit needed a PruningNet
   assert all(0 <= u["top1"] <= 1 for u in data["trained"]["units"])
   text = (tmp_path / "B.md").read_text()
-  assert "## 11. Pruned networks" in text and "| 0.6 | searched | from scratch |" in text
-  record = json.loads((tmp_path / "w" / "units" / "0.6_searched_checkpoint_on_s0" / "retrain"
+  assert "## 11. Pruned networks" in text and "| 0.6 | uniform | pruned from the" in text
+  record = json.loads((tmp_path / "w" / "units" / "0.6_uniform_checkpoint_on_s0" / "retrain"
                        / "pruned" / "network.json").read_text())
   assert record["init"] == "checkpoint"
   second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
