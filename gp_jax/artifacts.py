@@ -205,7 +205,8 @@ def spec_from_record(record: dict):
   return get_spec(record["arch"], num_classes=int(facts["num_classes"]),
                   resolution=int(record["resolution"]), in_channels=int(facts["channels"]),
                   width_multiplier=float(record["width_multiplier"]),
-                  padding=record["padding"])
+                  # networks recorded before the field existed all padded as XLA's SAME
+                  padding=record.get("padding", "same"))
 
 
 def load_network(path: str):

@@ -49,7 +49,7 @@ def check_fits(path: str, spec: ArchSpec, what: str, arch: str | None = None) ->
     if record.get("arch") != arch:
       raise UserError(f"{what} {path} is a {record.get('arch')}, this config's network a "
                       f"{arch}; pass a checkpoint of the same architecture")
-    if record.get("padding") != spec.padding:
+    if record.get("padding", "same") != spec.padding:
       raise UserError(f"{what} {path} pads {record.get('padding')}, this config "
                       f"{spec.padding}; pass --config.model.padding={record.get('padding')}")
     widths = list(record.get("widths", ()))
