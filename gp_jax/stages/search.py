@@ -380,12 +380,12 @@ def _run(config, workdir, mesh) -> list[dict]:
       previous = io_utils.read_json(path)
       label = methods.method_label(c)
       if (previous.get("label") == label and previous.get("seed") == config.seed
-          and previous.get("stream") == c.stream and previous.get("constraint") == cost.name):
+          and previous.get("stream", 0) == c.stream and previous.get("constraint") == cost.name):
         print(f"search: {path} exists; skipping (delete it to search again)")
         results.append(previous)
         continue
       raise UserError(f"{path} holds a {previous.get('label')} result (seed "
-                      f"{previous.get('seed')}, stream {previous.get('stream')}, "
+                      f"{previous.get('seed')}, stream {previous.get('stream', 0)}, "
                       f"{previous.get('constraint')} budget); use a new --workdir for {label} "
                       f"under {cost.name}")
     results.append(search_target(config, spec, target, pn_model, scorer, workdir, writer,
