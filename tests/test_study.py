@@ -156,7 +156,8 @@ def test_study_end_to_end_on_digits_resumes_without_new_work(tmp_path):
       assert 0 <= m["selection"] <= 1 and 0 <= m["report"] <= 1
   assert rows[0]["methods"]["random"]["pool"] == 8
   retrained = {k for k, m in rows[0]["methods"].items() if "retrained_top1" in m}
-  assert retrained == {"random"} and not any("retrained_top1" in m for m in rows[1]["methods"].values())
+  assert retrained == {"random"}
+  assert not any("retrained_top1" in m for m in rows[1]["methods"].values())
   text = (tmp_path / "STUDY.md").read_text()
   assert "## `digits`" in text and "| graph_rl | amc | 2 |" in text
   cached = (tmp_path / "w" / "digits" / "pn0" / "scores_selection.jsonl").read_text()

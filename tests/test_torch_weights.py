@@ -30,6 +30,7 @@ def test_symmetric_padding_pads_as_pytorch_in_every_conv_form():
   rng = np.random.default_rng(0)
   x = rng.normal(size=(2, 8, 8, 4)).astype(np.float32)
   pad = models.conv_padding("symmetric", 3)
+  xla_conv = models._xla_conv  # pylint: disable=protected-access
   assert pad == ((1, 1), (1, 1)) and models.conv_padding("same", 3) == "SAME"
   dw = rng.normal(size=(3, 3, 1, 4)).astype(np.float32)
   dense = rng.normal(size=(3, 3, 4, 5)).astype(np.float32)
@@ -38,12 +39,12 @@ def test_symmetric_padding_pads_as_pytorch_in_every_conv_form():
                                            dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                            feature_group_count=4)
     np.testing.assert_allclose(models.depthwise_conv(x, dw, stride, pad), want_dw, atol=1e-5)
-    want = models._xla_conv(x, dense, stride, pad)  # pylint: disable=protected-access
+    want = xla_conv(x, dense, stride, pad)
     np.testing.assert_allclose(models.dense_conv(x, dense, stride, pad), want, atol=1e-5)
     g = jax.grad(lambda k: models.dense_conv(x, k, stride, pad).sum())(dense)
-    g_want = jax.grad(lambda k: models._xla_conv(x, k, stride, pad).sum())(dense)  # pylint: disable=protected-access
+    g_want = jax.grad(lambda k: xla_conv(x, k, stride, pad).sum())(dense)
     np.testing.assert_allclose(g, g_want, rtol=1e-4, atol=1e-4)
-  same = models._xla_conv(x, dense, 2, "SAME")  # pylint: disable=protected-access
+  same = xla_conv(x, dense, 2, "SAME")
   assert same.shape == want.shape and not np.allclose(same, want)
 
 

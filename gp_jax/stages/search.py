@@ -366,7 +366,8 @@ def _run(config, workdir, mesh) -> list[dict]:
   if constraints.get(cost.name).measured_on_device:  # reachable: known once measured
     validation.check_targets(config, spec, cost)
   print(f"search: PruningNet from step {pn_step}; method {c.method}, targets "
-        f"{', '.join(artifacts.target_tag(t) for t in c.targets)}, {c.evaluations} evaluations each")
+        f"{', '.join(artifacts.target_tag(t) for t in c.targets)}, {c.evaluations} "
+        "evaluations each")
   scorer = make_scorer(config, spec, pn_params, mesh)
   pn_model = pruningnet_from_config(spec, config)
   if scorer.report_set is not None:
