@@ -59,7 +59,8 @@ def test_the_wheel_installs_and_runs_outside_the_repository(tmp_path):
     entry_points = z.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
   assert "gp_jax/api.py" in names and not any(n.startswith(("tests/", "configs/"))
                                                for n in names)
-  for script in ("gp-jax", "gp-jax-summary", "gp-jax-evaluate", "gp-jax-export"):
+  for script in ("gp-jax", "gp-jax-summary", "gp-jax-evaluate", "gp-jax-export",
+                 "gp-jax-import"):
     assert f"{script} = gp_jax." in entry_points
   install = subprocess.run(
       [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
