@@ -381,9 +381,16 @@ def build_json(root, confs, recipe, seeds, probes, variants, minutes) -> dict:
       proxy = np.asarray(v["proxy"], float)[complete]
       stats = rank_stats.ranking_stats(proxy, mean)
       out["variants"][name] = {**v, **stats}
+    if "today" in variants:
+      today = np.asarray(variants["today"]["proxy"], float)[complete]
+      for name, v in variants.items():
+        if name != "today":
+          gain = rank_stats.paired_tau_difference(
+              np.asarray(v["proxy"], float)[complete], today, mean)
+          out["variants"][name]["tau_gain"] = gain["difference"]
+          out["variants"][name]["tau_gain_ci"] = gain["ci"]
     if out["variants"]:
-      finite = [k for k, v in out["variants"].items() if np.isfinite(v["kendall_tau"])]
-      out["best"] = max(finite, key=lambda k: out["variants"][k]["kendall_tau"]) if finite else None
+      out["best"] = rank_stats.best_variant(out["variants"])
   else:
     for name, v in variants.items():
       out["variants"][name] = dict(v)

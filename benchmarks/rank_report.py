@@ -74,22 +74,28 @@ def render(out: dict, plots: str, root: str) -> str:
             "top-1 (95% bootstrap interval over configurations); top-half tau: within the "
             "proxy's better half, where a search picks; top-5 gain: the retrained top-1 of the "
             "proxy's top 5 minus the mean of all (points); regret: the best retrained top-1 "
-            "minus that of the proxy's best (points).", "",
+            "minus that of the proxy's best (points); tau - today's: the paired bootstrap "
+            "of the difference (both proxies resampled on the same configurations). In bold, "
+            "the best: of the variants that beat today's (that interval above zero), the "
+            "one with the highest top-half tau.", "",
             "| variant | PruningNet | recal. images | scoring images | reward | tau [95% CI] | "
-            "rho | top-half tau | top-5 gain | regret | s / candidate | PruningNet min |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "tau - today's [95% CI] | rho | top-half tau | top-5 gain | regret | "
+            "s / candidate | PruningNet min |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
   for name, v in out["variants"].items():
     ci = v.get("tau_ci")
     tau = (f"{_f(v['kendall_tau'])} [{_f(ci[0])}, {_f(ci[1])}]" if "kendall_tau" in v else "–")
     bold = "**" if name == out.get("best") else ""
+    gci = v.get("tau_gain_ci")
+    gain = (f"{_f(v['tau_gain'])} [{_f(gci[0])}, {_f(gci[1])}]" if "tau_gain" in v else "–")
     lines.append(
         f"| {bold}{name}{bold} | {v['pruningnet']} ({v['pruningnet_steps']} steps) | "
-        f"{v['recal_images']} | {v['eval_images']} | {v['reward']} | {tau} | "
+        f"{v['recal_images']} | {v['eval_images']} | {v['reward']} | {tau} | {gain} | "
         f"{_f(v.get('spearman'))} | {_f(v.get('top_half_tau'))} | "
         f"{_f(v.get('top5_gain'), 2, 100)} | {_f(v.get('regret'), 2, 100)} | "
         f"{v['seconds_per_candidate']:.2f} | {v['pruningnet_minutes']:.1f} |")
   if not out["variants"]:
-    lines.append("| (none scored yet) | | | | | | | | | | | |")
+    lines.append("| (none scored yet) | | | | | | | | | | | | |")
   minutes = out.get("minutes") or {}
   if minutes:
     lines += ["", "Wall time so far: " + ", ".join(f"{k} {v:.0f} min" for k, v in

@@ -33,6 +33,26 @@ def bootstrap_interval(a, b, statistic=kendall_tau, resamples: int = 2000, level
   return float(lo), float(hi)
 
 
+def paired_tau_difference(proxy_a, proxy_b, truth, resamples: int = 2000,
+                          level: float = 0.95, seed: int = 0) -> dict:
+  """tau(a, truth) - tau(b, truth) with a percentile bootstrap interval, both proxies
+  resampled on the same configurations each time: the two share the truth's noise,
+  so their difference is far tighter than two separate intervals suggest."""
+  a, b, t = (np.asarray(x, float) for x in (proxy_a, proxy_b, truth))
+  rng = np.random.default_rng(seed)
+  values = []
+  for _ in range(resamples):
+    idx = rng.integers(0, len(t), len(t))
+    v = kendall_tau(a[idx], t[idx]) - kendall_tau(b[idx], t[idx])
+    if np.isfinite(v):
+      values.append(v)
+  diff = kendall_tau(a, t) - kendall_tau(b, t)
+  if not values:
+    return {"difference": diff, "ci": [float("nan"), float("nan")]}
+  lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+  return {"difference": float(diff), "ci": [float(lo), float(hi)]}
+
+
 def top_half(proxy) -> np.ndarray:
   """Indices of the proxy's top half (ceil(n/2) best; the earlier index wins a tie)."""
   order = np.argsort(-np.asarray(proxy, float), kind="stable")
@@ -55,3 +75,16 @@ def ranking_stats(proxy, truth, top: int = 5) -> dict:
       "top5_gain": float(truth[order[:top]].mean() - truth.mean()),
       "regret": float(truth.max() - truth[order[0]]),
   }
+
+
+def best_variant(variants: dict) -> str | None:
+  """Among the variants whose tau beats today's with a paired interval above zero,
+  the one that ranks best within its own top half (where a search picks); with none
+  such, the highest tau."""
+  finite = {k: v for k, v in variants.items() if np.isfinite(v.get("kendall_tau", np.nan))}
+  better = {k: v for k, v in finite.items()
+            if v.get("tau_gain_ci") and v["tau_gain_ci"][0] > 0
+            and np.isfinite(v["top_half_tau"])}
+  if better:
+    return max(better, key=lambda k: better[k]["top_half_tau"])
+  return max(finite, key=lambda k: finite[k]["kendall_tau"]) if finite else None

@@ -52,6 +52,14 @@ VARIANTS = {
     "sandwich_distill+r16_i2500": ("sandwich_distill", "r16_i2500"),
     "near+r16_i2500": ("near", "r16_i2500"),
     "long+r16_i2500": ("long", "r16_i2500"),
+    # The loss reward on the recipes that ranked best with top-1.
+    "long+r16_i2500_loss": ("long", "r16_i2500_loss"),
+    "sandwich_distill+r16_i2500_loss": ("sandwich_distill", "r16_i2500_loss"),
+    # Today's cheaper scorers on the better PruningNets: is the scorer or the
+    # PruningNet what ranks? (The scorer's cost per candidate is most of a search's.)
+    "long+r2_i1000": ("long", "r2_i1000"),
+    "sandwich_distill+r2_i1000": ("sandwich_distill", "r2_i1000"),
+    "sandwich_distill+r16_i1000": ("sandwich_distill", "r16_i1000"),
 }
 
 

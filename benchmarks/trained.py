@@ -67,7 +67,8 @@ def base_config(seed: int = 0):
 
 
 def search_workdir(root: str) -> str:
-  """The PruningNet and the searches (seed 0)."""
+  """The PruningNet and the searches (seed 0), run here unless another process holds
+  them (its units wait for them: `missing`)."""
   directory = os.path.join(root, "search")
   config = base_config()
   validation.validate(config)
@@ -78,6 +79,12 @@ def search_workdir(root: str) -> str:
       search.run(config, directory)
       release(directory)
   return directory
+
+
+def missing(needs: list[str]) -> bool:
+  """Whether a unit's inputs (another unit's record, a search result) are not there
+  yet: another process is still making them."""
+  return not all(os.path.exists(p) for p in needs)
 
 
 def train_unit(directory: str, config, widths, label: str) -> dict | None:
@@ -105,19 +112,26 @@ def train_unit(directory: str, config, widths, label: str) -> dict | None:
 
 
 def units(root: str, search_dir: str):
-  """(key, directory, config, widths) of every unit, seed by seed: the full network
-  first (the teacher and the pruned-from-trained start), then the pruned ones."""
+  """(key, directory, config, widths, needs) of every unit, seed by seed: the full
+  network first (the teacher and the pruned-from-trained start), then the pruned ones;
+  `widths` is a function (a searched configuration is read once its search is done),
+  `needs` the files that must exist before the unit can start."""
   spec = spec_from_config(base_config())
+  done = ([artifacts.result_path(search_dir, float(t)) for t in _TARGETS.value]
+          if search_dir else [])
   for seed in map(int, _SEEDS.value):
     teacher = os.path.join(root, f"full_s{seed}")
-    yield (("full", seed), teacher, base_config(seed), spec.max_widths)
+    yield (("full", seed), teacher, base_config(seed), lambda: spec.max_widths, [])
     for t, conf, init, distill in itertools.product(
         map(float, _TARGETS.value), _CONFIGURATIONS.value, _INITS.value, _DISTILL.value):
       config = base_config(seed)
+      needs = list(done) if conf == "searched" or init == "pruningnet" else []
       if conf == "searched":
-        widths = io_utils.read_json(artifacts.result_path(search_dir, t))["widths"]
+        widths = (lambda t=t: io_utils.read_json(artifacts.result_path(search_dir, t))["widths"])
       else:
-        widths = methods.uniform_widths(make_env(config, spec, t))
+        widths = (lambda config=config, t=t: methods.uniform_widths(make_env(config, spec, t)))
+      if init == "checkpoint" or distill == "on":
+        needs.append(os.path.join(teacher, "unit.json"))
       r = config.retrain
       r.init = init
       if init == "checkpoint":
@@ -131,7 +145,7 @@ def units(root: str, search_dir: str):
         os.makedirs(directory, exist_ok=True)
         os.symlink(os.path.abspath(artifacts.pruningnet_dir(search_dir)),
                    os.path.join(directory, "pruningnet"))
-      yield ((t, conf, init, distill, seed), directory, config, widths)
+      yield ((t, conf, init, distill, seed), directory, config, widths, needs)
 
 
 def main(argv):
@@ -150,13 +164,14 @@ def main(argv):
   needed = "searched" in _CONFIGURATIONS.value or "pruningnet" in _INITS.value
   search_dir = search_workdir(root) if needed else None
   results, pending = [], list(units(root, search_dir))
-  while pending:  # a unit another process holds is retried after the others
+  while pending:  # a unit another process holds, or whose inputs it still makes, waits
     waiting = []
-    for key, directory, config, widths in pending:
+    for key, directory, config, widths, needs in pending:
       fresh = not os.path.exists(os.path.join(directory, "unit.json"))
-      got = train_unit(directory, config, widths, "full" if key[0] == "full" else key[1])
+      got = None if fresh and missing(needs) else train_unit(
+          directory, config, widths(), "full" if key[0] == "full" else key[1])
       if got is None:
-        waiting.append((key, directory, config, widths))
+        waiting.append((key, directory, config, widths, needs))
         continue
       results.append({"key": list(key), **got})
       if fresh:

@@ -43,6 +43,32 @@ def test_bootstrap_interval_brackets_the_estimate():
   assert np.isnan(rank_stats.bootstrap_interval([1, 1, 1], [1, 2, 3])[0])
 
 
+def test_paired_tau_difference_is_tighter_than_separate_intervals():
+  rng = np.random.default_rng(1)
+  truth = rng.normal(size=30)
+  shared = truth + rng.normal(size=30)  # both proxies carry the same error...
+  better = shared + 0.5 * truth  # ...and one adds some more signal
+  d = rank_stats.paired_tau_difference(better, shared, truth)
+  gap = rank_stats.kendall_tau(better, truth) - rank_stats.kendall_tau(shared, truth)
+  assert d["difference"] == pytest.approx(gap) and gap > 0
+  lo, hi = d["ci"]
+  assert lo <= gap <= hi
+  separate = rank_stats.bootstrap_interval(better, truth)
+  assert hi - lo < separate[1] - separate[0]
+  same = rank_stats.paired_tau_difference(shared, shared, truth)
+  assert same["difference"] == 0.0 and same["ci"] == [0.0, 0.0]
+
+
+def test_best_variant_beats_today_then_ranks_its_top_half():
+  v = {"today": {"kendall_tau": 0.05, "top_half_tau": 0.0},
+       "high_tau": {"kendall_tau": 0.45, "top_half_tau": 0.1, "tau_gain_ci": [0.05, 0.8]},
+       "top_half": {"kendall_tau": 0.40, "top_half_tau": 0.4, "tau_gain_ci": [0.02, 0.7]},
+       "lucky": {"kendall_tau": 0.50, "top_half_tau": 0.9, "tau_gain_ci": [-0.1, 0.9]}}
+  assert rank_stats.best_variant(v) == "top_half"  # lucky's gain may be zero
+  del v["top_half"], v["high_tau"]
+  assert rank_stats.best_variant(v) == "lucky"  # none beats today: the highest tau
+
+
 def test_ranking_stats_top_half_gain_and_regret():
   proxy = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
   truth = [0.80, 0.85, 0.70, 0.75, 0.60, 0.65, 0.50, 0.55]
