@@ -363,6 +363,21 @@ def _config_name() -> str:
   return "configs/fashion_mnist_resnet20.py"
 
 
+def compute_minutes(units: list[dict], variants: dict) -> dict:
+  """Minutes of work per part, summed over its units (each a process's wall time):
+  retrains per recipe, each distinct PruningNet once, and the variants' scoring."""
+  out = {}
+  for u in units:
+    if u.get("minutes") is not None:
+      key = f"retrains {u['recipe']}"
+      out[key] = out.get(key, 0.0) + u["minutes"]
+  pns = {v["pruningnet"]: v["pruningnet_minutes"] for v in variants.values()}
+  out["PruningNets"] = float(sum(pns.values()))
+  out["scoring"] = float(sum(v["seconds_per_candidate"] * len(v["proxy"])
+                             for v in variants.values()) / 60)
+  return out
+
+
 def build_json(root, confs, recipe, seeds, probes, variants, minutes) -> dict:
   truth = collect(root, confs, recipe, seeds)
   complete = [i for i, r in enumerate(truth) if r["top1"] and None not in r["top1"]]
@@ -370,9 +385,10 @@ def build_json(root, confs, recipe, seeds, probes, variants, minutes) -> dict:
          "recipe_epochs": RECIPES[recipe]["epochs"] if recipe else None,
          "seeds": [int(s) for s in seeds], "ground_truth": truth,
          "complete": len(complete), "probes": probes, "probe_units": probe_units(root),
-         "minutes": minutes,
+         "minutes": minutes, "compute_minutes": None,
          "host_cpu": host_cpu(), "cores": os.cpu_count(), "jax": jax.__version__,
          "date": time.strftime("%Y-%m-%d"), "variants": {}, "best": None}
+  out["compute_minutes"] = compute_minutes(out["probe_units"], variants)
   if len(complete) >= 3:
     seeds_top1 = np.asarray([truth[i]["top1"] for i in complete], float)
     out["ceiling_tau"] = rank_stats.kendall_tau(seeds_top1[:, 0], seeds_top1[:, 1])

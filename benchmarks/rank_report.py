@@ -96,10 +96,11 @@ def render(out: dict, plots: str, root: str) -> str:
         f"{v['seconds_per_candidate']:.2f} | {v['pruningnet_minutes']:.1f} |")
   if not out["variants"]:
     lines.append("| (none scored yet) | | | | | | | | | | | | |")
-  minutes = out.get("minutes") or {}
-  if minutes:
-    lines += ["", "Wall time so far: " + ", ".join(f"{k} {v:.0f} min" for k, v in
-                                                   minutes.items()) + "."]
+  compute = out.get("compute_minutes") or {}
+  if compute:
+    lines += ["", "Compute so far, summed over its pieces (each a process's wall minutes, "
+              "mostly with another process beside it on the same cores): " + ", ".join(
+                  f"{k} {v:.0f} min" for k, v in compute.items()) + "."]
   reading = os.path.join(root, "docs", "ranking_reading.md")
   if os.path.exists(reading):
     with open(reading) as f:
