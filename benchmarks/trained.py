@@ -4,6 +4,7 @@ from it -> bench.json["trained"], BENCHMARKS.md table 11.
 
     make trained                                  # every unit; rerun to continue
     python -m benchmarks.trained --workdir=runs/trained --seeds=0,1,2
+    python -m benchmarks.trained --report_only    # the table from the finished units
 
 On `configs/fashion_mnist_resnet20.py`: one PruningNet and one search at each of
 --targets (seed 0), and the full network trained once per seed with the config's
@@ -51,6 +52,8 @@ _FINETUNE_LR = flags.DEFINE_float("finetune_lr", 0.01, "Peak learning rate of a 
 _JSON = flags.DEFINE_string("json", "bench.json", "Where the figures go (key 'trained').")
 _OUTPUT = flags.DEFINE_string("output", "BENCHMARKS.md", "The page re-rendered with them.")
 _STEPS = flags.DEFINE_integer("steps", 0, "Override: every training's steps (tests).")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only collect the finished units "
+                                 "into the table (another process may still run the rest).")
 
 
 def base_config(seed: int = 0):
@@ -162,8 +165,13 @@ def main(argv):
   os.makedirs(root, exist_ok=True)
   # The PruningNet and the searches, where a unit needs them.
   needed = "searched" in _CONFIGURATIONS.value or "pruningnet" in _INITS.value
-  search_dir = search_workdir(root) if needed else None
+  search_dir = None
+  if needed:
+    search_dir = os.path.join(root, "search") if _REPORT_ONLY.value else search_workdir(root)
   results, pending = [], list(units(root, search_dir))
+  planned = len(pending)
+  if _REPORT_ONLY.value:  # the finished units only
+    pending = [u for u in pending if os.path.exists(os.path.join(u[1], "unit.json"))]
   while pending:  # a unit another process holds, or whose inputs it still makes, waits
     waiting = []
     for key, directory, config, widths, needs in pending:
@@ -181,7 +189,7 @@ def main(argv):
     if pending:
       time.sleep(30)
   bench = io_utils.read_json(_JSON.value) if os.path.exists(_JSON.value) else {}
-  bench["trained"] = {"config": _CONFIG.value, "units": results,
+  bench["trained"] = {"config": _CONFIG.value, "units": results, "planned": planned,
                       "finetune_lr": _FINETUNE_LR.value, "host_cpu": host_cpu(),
                       "cores": os.cpu_count(), "jax": jax.__version__,
                       "date": time.strftime("%Y-%m-%d")}

@@ -21,6 +21,8 @@ def test_table_shows_each_start_with_and_without_distillation():
   assert text.index("from scratch") < text.index("pruned from the trained network")
   assert "The full network (the teacher): 90.00 ± 0.00 (2)" in text
   assert table.replace_section(text, data) == text  # replaced, not appended again
+  assert "Incomplete" not in text
+  assert "**Incomplete**: 10 of 12 units" in table.render({**data, "planned": 12})
 
 
 def test_trained_end_to_end_on_digits_resumes(tmp_path):

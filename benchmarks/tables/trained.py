@@ -44,6 +44,10 @@ def render(data: dict) -> str:
             f"{np.mean(minutes) if minutes else float('nan'):.1f} minutes on average. "
             f"Measured {data['date']} on {data['host_cpu']}, {data['cores']} cores, "
             f"jax {data['jax']}."]
+  planned = data.get("planned")
+  if planned and len(units) < planned:
+    lines += ["", f"**Incomplete**: {len(units)} of {planned} units trained (the count in "
+              "brackets is each cell's seeds); `make trained` continues."]
   return "\n".join(lines) + "\n"
 
 
