@@ -86,10 +86,11 @@ _CONTROL_REPLICATES = flags.DEFINE_integer("control_replicates", 5,
 _TARGET = flags.DEFINE_float("target", 0.3, "MACs ratio searched.")
 _EVALUATIONS = flags.DEFINE_integer("evaluations", 300, "Candidates per search (RL: episodes).")
 _POOL = flags.DEFINE_integer("pool", 1200, "Scored random configurations per replicate.")
-_VARIANT = flags.DEFINE_string("variant", "today", "PruningNet recipe + scorer "
-                               "(benchmarks/recipes.py VARIANTS; RANKING.md's best).")
-_RETRAIN_RECIPE = flags.DEFINE_string("retrain_recipe", "e4", "Retrain recipe of the picks "
-                                      "(the ranking's ground truth's).")
+_VARIANT = flags.DEFINE_string("variant", "", "PruningNet recipe + scorer "
+                               "(benchmarks/recipes.py VARIANTS); '': rank.json's best.")
+_RETRAIN_RECIPE = flags.DEFINE_string("retrain_recipe", "", "Retrain recipe of the picks; "
+                                      "'': rank.json's (the ranking's ground truth's).")
+_RANK_JSON = flags.DEFINE_string("rank_json", "rank.json", "Where the ranking's choices are.")
 _RETRAIN_SEEDS = flags.DEFINE_list("retrain_seeds", ["0", "1", "2"], "Seeds of each retrain.")
 _RETRAINED = flags.DEFINE_list("retrained", ["graph_rl", "amc", "evolution", "random", "uniform"],
                                "Methods whose picks are retrained.")
@@ -416,6 +417,11 @@ def main(argv):
   for s in spaces:
     if s not in SPACES:
       raise unknown_name("space", s, SPACES)
+  ranking = io_utils.read_json(_RANK_JSON.value) if os.path.exists(_RANK_JSON.value) else {}
+  if not _VARIANT.value:  # the ranking's choices, as STUDY.md's setup states them
+    flags.FLAGS.variant = ranking.get("best") or "today"
+  if not _RETRAIN_RECIPE.value:
+    flags.FLAGS.retrain_recipe = ranking.get("recipe") or "e4"
   if _VARIANT.value not in VARIANTS:
     raise unknown_name("--variant", _VARIANT.value, VARIANTS)
   if _RETRAIN_RECIPE.value not in RECIPES:

@@ -143,11 +143,16 @@ def test_study_end_to_end_on_digits_resumes_without_new_work(tmp_path):
           "--retrain_replicates=1", "--retrain_seeds=0", "--retrain_steps=2",
           "--retrained=random",
           "--pruningnet_steps=2", "--smoke", "--target=0.6", f"--workdir={tmp_path}/w",
-          f"--json={tmp_path}/study.json", f"--output={tmp_path}/STUDY.md"]
+          f"--json={tmp_path}/study.json", f"--output={tmp_path}/STUDY.md",
+          f"--rank_json={tmp_path}/rank.json"]
+  # the PruningNet recipe, scorer and retrain recipe default to the ranking's choices
+  (tmp_path / "rank.json").write_text(json.dumps({"best": "today", "recipe": "e1"}))
   first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
   with open(tmp_path / "study.json") as f:
-    rows = json.load(f)["replicates"]
+    study = json.load(f)
+  rows = study["replicates"]
+  assert (study["setup"]["variant"], study["setup"]["retrain_recipe"]) == ("today", "e1")
   assert [(r["replicate"], r["seed"], r["stream"]) for r in rows] == [(0, 0, 0), (1, 0, 1)]
   core = {"graph_rl", "amc", "evolution", "uniform", "random"}
   assert set(rows[0]["methods"]) == set(rows[1]["methods"]) == core
