@@ -20,8 +20,10 @@ Configurations are scored once per PruningNet (a score cache shared by its
 replicates' methods). The controls (GCN untrained or shuffled, no step index)
 run on the first --control_replicates replicates of the first space. The picks of
 the first --retrain_replicates replicates are retrained with --retrain_seeds at
-the ranking's recipe (--retrain_recipe) and tested. Every piece resumes; two
-processes can share a workdir (each claims a PruningNet's group of work).
+the ranking's recipe (--retrain_recipe) and tested. The work runs in the order that
+decides the question first (`schedule`): a space's methods and pools, its retrained
+picks, then the controls. Every piece resumes; two processes can share a workdir
+(each claims a PruningNet's group of work, or a retrain).
 Not run in CI (hours on 2 cores; STUDY.md says how long and where).
 """
 from __future__ import annotations
@@ -85,7 +87,8 @@ _CONTROL_REPLICATES = flags.DEFINE_integer("control_replicates", 5,
                                            "Replicates of the first space with the controls.")
 _TARGET = flags.DEFINE_float("target", 0.3, "MACs ratio searched.")
 _EVALUATIONS = flags.DEFINE_integer("evaluations", 300, "Candidates per search (RL: episodes).")
-_POOL = flags.DEFINE_integer("pool", 1200, "Scored random configurations per replicate.")
+_POOL = flags.DEFINE_integer("pool", 600, "Scored random configurations per replicate "
+                            "(random search's expectation is over draws from it).")
 _VARIANT = flags.DEFINE_string("variant", "", "PruningNet recipe + scorer "
                                "(benchmarks/recipes.py VARIANTS); '': rank.json's best.")
 _RETRAIN_RECIPE = flags.DEFINE_string("retrain_recipe", "", "Retrain recipe of the picks; "
@@ -329,12 +332,15 @@ def random_figures(root: str, rep: Replicate, scorer, reward: str, k: int) -> di
 # ---------------------------------------------------------------- retraining
 
 
-def retrain_pick(root: str, rep: Replicate, label: str, widths, seed: int) -> float:
-  """Test top-1 of `widths` retrained with `seed` at --retrain_recipe (resumed)."""
+def retrain_pick(root: str, rep: Replicate, label: str, widths, seed: int) -> float | None:
+  """Test top-1 of `widths` retrained with `seed` at --retrain_recipe (resumed); None
+  if another process holds it."""
   directory = os.path.join(search_dir(root, rep, "retrain"), f"{label}_s{seed}")
   done = os.path.join(directory, "report.json")
   if os.path.exists(done):
     return io_utils.read_json(done)["top1"]
+  if not claim(directory):
+    return None
   config = api.get_config(SPACES[rep.space] + (":smoke" if _SMOKE.value else ""))
   config.seed, config.progress = seed, False
   config.retrain.baseline, config.retrain.unpruned = "", False
@@ -354,7 +360,34 @@ def retrain_pick(root: str, rep: Replicate, label: str, widths, seed: int) -> fl
       "target_ratio": _TARGET.value, "widths": [int(w) for w in widths], "seed": seed,
       "macs_ratio": ratio, "cost_ratio": ratio})
   retrain.run(config, directory)
-  return evaluate.evaluate_workdir(directory)["top1"]
+  top1 = evaluate.evaluate_workdir(directory)["top1"]
+  release(directory)
+  return top1
+
+
+def retrain_space(root: str, groups: dict, space: str) -> bool:
+  """Retrains the picks of `space`'s first --retrain_replicates replicates with every
+  --retrain_seeds; False while a pick is missing or another process holds one."""
+  complete = True
+  rows = [r for r in collect(root, {k: v for k, v in groups.items() if k[0] == space})
+          if r["replicate"] < _RETRAIN_REPLICATES.value]
+  for row in rows:
+    rep = Replicate(row["space"], row["replicate"], row["seed"], row["stream"])
+    for label in _RETRAINED.value:
+      m = row["methods"].get(label)
+      if m is None:
+        complete = False  # its search is not done yet
+        continue
+      for seed in _RETRAIN_SEEDS.value:
+        if _retrained(root, rep, label, int(seed)) is not None:
+          continue
+        top1 = retrain_pick(root, rep, label, m["widths"], int(seed))
+        if top1 is None:
+          complete = False
+          continue
+        print(f"study: {rep.space} replicate {rep.index} {label} retrained (seed {seed}): "
+              f"{top1:.4f}", flush=True)
+  return complete
 
 
 # ---------------------------------------------------------------- the plan and the figures
@@ -371,6 +404,25 @@ def planned(spaces, counts) -> dict:
         labels += list(CONTROLS)
       groups.setdefault((space, rep.seed), {})[rep] = labels
   return groups
+
+
+def schedule(spaces, counts) -> list[tuple]:
+  """The study's steps in priority order, ("search", space, seed, {Replicate: labels})
+  or ("retrain", space, None, None): per space, every PruningNet's methods and pools,
+  then the picks of its first replicates retrained, then (first space only) the
+  controls. What decides the question comes first; each step resumes."""
+  steps = []
+  for i, (space, count) in enumerate(zip(spaces, counts)):
+    reps = replicates(space, count, _STREAMS.value)
+    main, controls = {}, {}
+    for rep in reps:
+      main.setdefault(rep.seed, {})[rep] = list(METHODS) + [POOL]
+      if i == 0 and rep.index < _CONTROL_REPLICATES.value:
+        controls.setdefault(rep.seed, {})[rep] = list(CONTROLS)
+    steps += [("search", space, seed, work) for seed, work in main.items()]
+    steps.append(("retrain", space, None, None))
+    steps += [("search", space, seed, work) for seed, work in controls.items()]
+  return steps
 
 
 def collect(root: str, groups: dict) -> list[dict]:
@@ -439,24 +491,18 @@ def main(argv):
   spent = io_utils.read_json(timing)["minutes"] if os.path.exists(timing) else 0.0
   t0 = time.time()
   if not _REPORT_ONLY.value:
-    pending = list(groups)
-    while pending:  # a group another process holds is retried after the others
-      pending = [g for g in pending if not run_group(root, *g, groups[g])]
+    pending = schedule(spaces, counts)
+    while pending:  # a step another process holds, or whose searches it runs, waits
+      waiting = []
+      for step in pending:
+        kind, space, seed, work = step
+        done = (run_group(root, space, seed, work) if kind == "search"
+                else retrain_space(root, groups, space))
+        if not done:
+          waiting.append(step)
+      pending = waiting
       if pending:
         time.sleep(30)
-    for row in collect(root, groups):
-      if row["replicate"] >= _RETRAIN_REPLICATES.value:
-        continue
-      rep = Replicate(row["space"], row["replicate"], row["seed"], row["stream"])
-      for label, m in row["methods"].items():
-        if label not in _RETRAINED.value:
-          continue
-        for seed in _RETRAIN_SEEDS.value:
-          if _retrained(root, rep, label, int(seed)) is not None:
-            continue
-          top1 = retrain_pick(root, rep, label, m["widths"], int(seed))
-          print(f"study: {rep.space} replicate {rep.index} {label} retrained (seed {seed}): "
-                f"{top1:.4f}", flush=True)
     io_utils.write_json(timing, {"minutes": spent + (time.time() - t0) / 60})
   previous = io_utils.read_json(_JSON.value) if os.path.exists(_JSON.value) else {}
   found = collect(root, groups) if os.path.isdir(root) else []

@@ -32,6 +32,28 @@ def test_plan_runs_the_first_space_and_its_controls_first():
   assert not any(set(study.CONTROLS) & set(v) for v in groups[("resnet56x0.5", 0)].values())
 
 
+def test_schedule_puts_the_methods_and_retrains_before_the_controls():
+  _flags(streams=2, control_replicates=3)
+  steps = study.schedule(["resnet20x0.5", "resnet56x0.5"], [4, 2])
+  assert [(k, sp, seed) for k, sp, seed, _ in steps] == [
+      ("search", "resnet20x0.5", 0), ("search", "resnet20x0.5", 1),
+      ("retrain", "resnet20x0.5", None),
+      ("search", "resnet20x0.5", 0), ("search", "resnet20x0.5", 1),  # the controls
+      ("search", "resnet56x0.5", 0), ("retrain", "resnet56x0.5", None)]
+  first, controls = steps[0][3], steps[3][3]
+  assert all(set(v) == {*study.METHODS, study.POOL} for v in first.values())
+  assert [r.index for r in steps[4][3]] == [2]  # control replicates 0-2 only
+  assert all(set(v) == set(study.CONTROLS) for v in controls.values())
+  # every label of the plan is scheduled exactly once
+  planned = study.planned(["resnet20x0.5", "resnet56x0.5"], [4, 2])
+  scheduled = {}
+  for kind, space, seed, work in steps:
+    for rep, labels in (work or {}).items():
+      scheduled.setdefault(rep, []).extend(labels)
+  assert {r: sorted(v) for w in planned.values() for r, v in w.items()} == {
+      r: sorted(v) for r, v in scheduled.items()}
+
+
 def test_every_run_is_a_valid_config():
   _flags(smoke=True, evaluations=4, pool=8, target=0.6, pruningnet_steps=2)
   config = study.space_config("digits", 1, "today")
