@@ -19,8 +19,9 @@ measured there that ranks within its own top half); search 300 candidates (AMC's
 100 warm-up episodes + 200), each recalibrated on 16 batches of 64 training
 images and scored on 2,500 held-out ones, the top 10 re-scored on the other
 2,500; retrain from scratch on all 60,000 for 2 epochs (1,875 steps).
-Expected: the whole pipeline in about an hour on a 2-core AMD EPYC (PruningNet
-and search about 20 minutes each, each of the three retrains about 5);
+Expected: the whole pipeline in about 40 minutes on a 2-core AMD EPYC
+(PruningNet about 15 and the search about 12, each measured with another job on
+the cores; each of the three retrains about 5);
 retrained test top-1 around 88-90% at 0.3 MACs (RANKING.md and STUDY.md have
 the measured spread).
 """
