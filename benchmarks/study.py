@@ -359,8 +359,11 @@ def retrain_pick(root: str, rep: Replicate, label: str, widths, seed: int) -> fl
       "method": label, "label": label, "arch": spec.name, "constraint": "macs",
       "target_ratio": _TARGET.value, "widths": [int(w) for w in widths], "seed": seed,
       "macs_ratio": ratio, "cost_ratio": ratio})
+  t0 = time.time()
   retrain.run(config, directory)
   top1 = evaluate.evaluate_workdir(directory)["top1"]
+  io_utils.write_json(os.path.join(directory, "minutes.json"),
+                      {"minutes": (time.time() - t0) / 60, "host_cpu": host_cpu()})
   release(directory)
   return top1
 
@@ -458,6 +461,17 @@ def collect(root: str, groups: dict) -> list[dict]:
   return out
 
 
+def compute_minutes(root: str) -> float:
+  """Minutes of work in the workdir, summed over its pieces (PruningNets, searches,
+  retrains: each a process's wall time, whichever session and process ran it)."""
+  total = 0.0
+  for directory, _, files in os.walk(root):
+    for name in ("minutes.json", "pruningnet_minutes.json"):
+      if name in files:
+        total += io_utils.read_json(os.path.join(directory, name))["minutes"]
+  return total
+
+
 def _retrained(root, rep, label, seed):
   path = os.path.join(search_dir(root, rep, "retrain"), f"{label}_s{seed}", "report.json")
   return io_utils.read_json(path)["top1"] if os.path.exists(path) else None
@@ -487,9 +501,6 @@ def main(argv):
   root = _WORKDIR.value
   os.makedirs(root, exist_ok=True)
   groups = planned(spaces, counts)
-  timing = os.path.join(root, "minutes.json")
-  spent = io_utils.read_json(timing)["minutes"] if os.path.exists(timing) else 0.0
-  t0 = time.time()
   if not _REPORT_ONLY.value:
     pending = schedule(spaces, counts)
     while pending:  # a step another process holds, or whose searches it runs, waits
@@ -503,7 +514,6 @@ def main(argv):
       pending = waiting
       if pending:
         time.sleep(30)
-    io_utils.write_json(timing, {"minutes": spent + (time.time() - t0) / 60})
   previous = io_utils.read_json(_JSON.value) if os.path.exists(_JSON.value) else {}
   found = collect(root, groups) if os.path.isdir(root) else []
   if _REPORT_ONLY.value and previous.get("replicates") and not any(r["methods"] for r in found):
@@ -516,7 +526,8 @@ def main(argv):
                      "variant": _VARIANT.value, "retrain_recipe": _RETRAIN_RECIPE.value,
                      "retrain_seeds": [int(s) for s in _RETRAIN_SEEDS.value],
                      "control_replicates": _CONTROL_REPLICATES.value},
-           "minutes": spent + (time.time() - t0) / 60, "host_cpu": host_cpu(),
+           "minutes": (compute_minutes(root) if os.path.isdir(root)
+                       else previous.get("minutes", 0.0)), "host_cpu": host_cpu(),
            "cores": os.cpu_count(), "jax": jax.__version__, "date": time.strftime("%Y-%m-%d")}
   io_utils.write_json(_JSON.value, study)
   io_utils.write_text(_OUTPUT.value, study_report.render(study))
