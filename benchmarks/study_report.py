@@ -1,6 +1,8 @@
 """STUDY.md from study.json (benchmarks/study.py writes both; `--report_only` renders)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from benchmarks import study_stats
@@ -118,6 +120,11 @@ def render(study: dict) -> str:
         for label in ("graph_rl", "amc", "evolution", "uniform"):
           lines.append(paired_row(label, "random", retrained[label], retrained["random"]))
       lines.append("")
+  reading = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                         "study_reading.md")
+  if os.path.exists(reading):  # the prose that reads the figures, kept apart from them
+    with open(reading) as f:
+      lines += [f.read().strip(), ""]
   if "agent" in study:  # benchmarks/agent.py's section (it rewrites it between the markers)
     from benchmarks import agent  # pylint: disable=import-outside-toplevel
     lines += [agent.START, agent.render(study["agent"]) + agent.END, ""]
