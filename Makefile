@@ -22,10 +22,11 @@ venv: $(STAMP)
 
 # The suite compiles on one core per process: two pytest-xdist workers use both of
 # a 2-core machine (each holds ~4 GB at its peak; raise TEST_WORKERS where cores
-# and memory allow).
+# and memory allow). The slowest tests are listed at the end: the suite's budget is
+# about 10 minutes on 2 cores.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15 tests
 
 demo: $(STAMP)
 	$(PY) -m gp_jax.summary --config=configs/digits_resnet20.py
