@@ -380,15 +380,15 @@ def compute_minutes(units: list[dict], variants: dict) -> dict:
 
 def build_json(root, confs, recipe, seeds, probes, variants, minutes) -> dict:
   truth = collect(root, confs, recipe, seeds)
+  units = probe_units(root)
   complete = [i for i, r in enumerate(truth) if r["top1"] and None not in r["top1"]]
   out = {"config": _config_name(), "target": _TARGET.value, "recipe": recipe,
          "recipe_epochs": RECIPES[recipe]["epochs"] if recipe else None,
          "seeds": [int(s) for s in seeds], "ground_truth": truth,
-         "complete": len(complete), "probes": probes, "probe_units": probe_units(root),
-         "minutes": minutes, "compute_minutes": None,
+         "complete": len(complete), "probes": probes, "probe_units": units,
+         "minutes": minutes, "compute_minutes": compute_minutes(units, variants),
          "host_cpu": host_cpu(), "cores": os.cpu_count(), "jax": jax.__version__,
          "date": time.strftime("%Y-%m-%d"), "variants": {}, "best": None}
-  out["compute_minutes"] = compute_minutes(out["probe_units"], variants)
   if len(complete) >= 3:
     seeds_top1 = np.asarray([truth[i]["top1"] for i in complete], float)
     out["ceiling_tau"] = rank_stats.kendall_tau(seeds_top1[:, 0], seeds_top1[:, 1])

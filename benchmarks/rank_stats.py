@@ -38,19 +38,13 @@ def paired_tau_difference(proxy_a, proxy_b, truth, resamples: int = 2000,
   """tau(a, truth) - tau(b, truth) with a percentile bootstrap interval, both proxies
   resampled on the same configurations each time: the two share the truth's noise,
   so their difference is far tighter than two separate intervals suggest."""
-  a, b, t = (np.asarray(x, float) for x in (proxy_a, proxy_b, truth))
-  rng = np.random.default_rng(seed)
-  values = []
-  for _ in range(resamples):
-    idx = rng.integers(0, len(t), len(t))
-    v = kendall_tau(a[idx], t[idx]) - kendall_tau(b[idx], t[idx])
-    if np.isfinite(v):
-      values.append(v)
-  diff = kendall_tau(a, t) - kendall_tau(b, t)
-  if not values:
-    return {"difference": diff, "ci": [float("nan"), float("nan")]}
-  lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-  return {"difference": float(diff), "ci": [float(lo), float(hi)]}
+  both = np.column_stack([np.asarray(proxy_a, float), np.asarray(proxy_b, float)])
+
+  def gain(pair, t):
+    return kendall_tau(pair[:, 0], t) - kendall_tau(pair[:, 1], t)
+
+  lo, hi = bootstrap_interval(both, truth, gain, resamples, level, seed)
+  return {"difference": float(gain(both, np.asarray(truth, float))), "ci": [lo, hi]}
 
 
 def top_half(proxy) -> np.ndarray:

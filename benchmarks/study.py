@@ -400,15 +400,13 @@ def retrain_space(root: str, groups: dict, space: str) -> bool:
 
 
 def planned(spaces, counts) -> dict:
-  """{(space, PruningNet seed): {Replicate: labels}} in priority order: the first space's
-  methods and pools, its controls, then the next space."""
+  """{(space, PruningNet seed): {Replicate: labels}}: every search of the study, the
+  pool included, by PruningNet (`schedule`'s search steps merged)."""
   groups = {}
-  for i, (space, count) in enumerate(zip(spaces, counts)):
-    for rep in replicates(space, count, _STREAMS.value):
-      labels = list(METHODS) + [POOL]
-      if i == 0 and rep.index < _CONTROL_REPLICATES.value:
-        labels += list(CONTROLS)
-      groups.setdefault((space, rep.seed), {})[rep] = labels
+  for kind, space, seed, work in schedule(spaces, counts):
+    if kind == "search":
+      for rep, labels in work.items():
+        groups.setdefault((space, seed), {}).setdefault(rep, []).extend(labels)
   return groups
 
 
