@@ -37,13 +37,15 @@ demo: $(STAMP)
 fashion-mnist: $(STAMP)
 	$(PY) -m gp_jax.data.fashion_mnist
 
-# Not in CI: methods and controls x targets x 3 seeds on Fashion-MNIST -> STUDY.md
-# (STUDY.md says how long it took on which CPU; it resumes when rerun).
+# Not in CI: paired replicates of every search method on Fashion-MNIST -> STUDY.md;
+# starts of the pruned network -> BENCHMARKS.md table 11. Each takes more hours than
+# a session keeps its machine: rerun to continue. The finished pieces are kept in
+# benchmarks/ledgers/ (committed), so a new clone continues too (benchmarks/ledger.py).
 study: fashion-mnist
-	$(PY) -m benchmarks.study --workdir=runs/study
+	$(PY) -m benchmarks.study --workdir=runs/study --ledger=benchmarks/ledgers/study.json
 
 trained: fashion-mnist
-	$(PY) -m benchmarks.trained --workdir=runs/trained
+	$(PY) -m benchmarks.trained --workdir=runs/trained --ledger=benchmarks/ledgers/trained.json
 
 # Not in CI: speed and memory figures -> bench.json, BENCHMARKS.md. The PyTorch
 # reference needs torch (CPU build, from this machine's wheel cache); it is not a

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import fnmatch
 import json
 import os
+import shutil
 import time
 
 import jax
@@ -39,7 +41,7 @@ import numpy as np
 from absl import flags
 from scipy import stats
 
-from benchmarks import study_report, study_stats
+from benchmarks import ledger, study_report, study_stats
 from benchmarks.claims import claim, release
 from benchmarks.recipes import (RECIPES, VARIANTS, apply_pruningnet, apply_scorer,
                                 epochs_to_steps_of)
@@ -48,7 +50,7 @@ from gp_jax.config import validation
 from gp_jax.config.build import make_cost, spec_from_config
 from gp_jax.data import datasets
 from gp_jax.hypernet.pruningnet import pruningnet_from_config
-from gp_jax.runtime import cli, io_utils, sharding
+from gp_jax.runtime import checkpoints, cli, io_utils, sharding
 from gp_jax.runtime.errors import UserError, unknown_name
 from gp_jax.runtime.metrics import MetricWriter
 from gp_jax.runtime.timing import host_cpu
@@ -105,6 +107,9 @@ _JSON = flags.DEFINE_string("json", "study.json", "The figures the report is ren
 _PN_STEPS = flags.DEFINE_integer("pruningnet_steps", 0, "Override: PruningNet steps (tests).")
 _SMOKE = flags.DEFINE_bool("smoke", False, "Every config at its :smoke size (tests).")
 _RETRAIN_STEPS = flags.DEFINE_integer("retrain_steps", 0, "Override: steps per retrain (tests).")
+_LEDGER = flags.DEFINE_string("ledger", "", "The finished pieces, kept between sessions "
+                              "(benchmarks/ledger.py; make study: benchmarks/ledgers/study.json); "
+                              "'': none.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,15 +250,18 @@ def run_group(root: str, space: str, seed: int, work: dict) -> bool:
   if not claim(directory):
     return False
   config = space_config(space, seed, _VARIANT.value)
-  done = os.path.join(directory, "pruningnet_minutes.json")
-  if not os.path.exists(done):
+  if not pruningnet_complete(config, directory):  # never trained, or lost with a session
     t0 = time.time()
     pruningnet.run(config, directory)
-    io_utils.write_json(done, {"minutes": (time.time() - t0) / 60, "host_cpu": host_cpu()})
+    done = os.path.join(directory, "pruningnet_minutes.json")
+    before = io_utils.read_json(done)["minutes"] if os.path.exists(done) else 0.0
+    io_utils.write_json(done, {"minutes": before + (time.time() - t0) / 60,
+                               "host_cpu": host_cpu()})
 
   def on_mesh(config, workdir, mesh):
     spec = spec_from_config(config)
     pn_params, _ = artifacts.load_pruningnet(config, spec, workdir, mesh)
+    same_pruningnet(workdir, pn_params)
     scorer = CachedScorer.wrap(search_stage.make_scorer(config, spec, pn_params, mesh), workdir)
     cost = make_cost(config, spec, workdir)
     pn_model = pruningnet_from_config(spec, config)
@@ -274,12 +282,53 @@ def run_group(root: str, space: str, seed: int, work: dict) -> bool:
         print(f"study: {rep.space} replicate {rep.index} {label}: selection "
               f"{r['selection_reward' if 'selection_reward' in r else 'best_reward']:.4f} "
               f"({(time.time() - t0) / 60:.1f} min)", flush=True)
+        keep(root)
       if POOL in labels:
         random_figures(root, rep, scorer, config.search.reward, config.search.rescore_top)
+        keep(root)
 
   sharding.run_on_mesh(on_mesh, config, directory)
   release(directory)
   return True
+
+
+def pruningnet_complete(config, directory: str) -> bool:
+  """Whether the group's PruningNet is trained to its last step in this workdir."""
+  ckpt = artifacts.pruningnet_dir(directory)
+  return os.path.isdir(ckpt) and checkpoints.Checkpoints(
+      ckpt, owner=False).latest_step() == config.pruningnet.steps
+
+
+# What a group's finished pieces were computed from its PruningNet: searches, pools,
+# retrained picks, score caches.
+STALE = ("result_*.json", "random.json", "report.json", "scores_*.jsonl")
+
+
+def same_pruningnet(directory: str, params) -> None:
+  """Records the PruningNet's fingerprint; where the group's finished pieces came from
+  another one (a PruningNet retrained after the workdir was lost, on a machine that
+  rounds differently), they are dropped and rerun: one replicate's methods must be
+  scored by one PruningNet to be paired."""
+  path = os.path.join(directory, "pruningnet_fingerprint.json")
+  now = ledger.fingerprint(params)
+  if os.path.exists(path) and io_utils.read_json(path)["sha256"] != now:
+    dropped = 0
+    for d, subdirs, files in os.walk(directory):
+      for f in files:
+        if any(fnmatch.fnmatch(f, p) for p in STALE):
+          os.remove(os.path.join(d, f))
+          dropped += 1
+      for sub in [s for s in subdirs if s.startswith("state_")]:  # a search's resume state
+        shutil.rmtree(os.path.join(d, sub))
+    print(f"study: {directory}: the PruningNet rebuilt differs from the one that scored "
+          f"its finished pieces; {dropped} of their files dropped, to be rerun", flush=True)
+  io_utils.write_json(path, {"sha256": now})
+
+
+def keep(root: str) -> None:
+  """The finished pieces into --ledger (a session may end at any time)."""
+  if _LEDGER.value:
+    ledger.save(root, _LEDGER.value)
 
 
 def rescore_depth(pool: int, draws: int, k: int, tail: float = 1e-4) -> int:
@@ -393,6 +442,7 @@ def retrain_space(root: str, groups: dict, space: str) -> bool:
           continue
         print(f"study: {rep.space} replicate {rep.index} {label} retrained (seed {seed}): "
               f"{top1:.4f}", flush=True)
+        keep(root)
   return complete
 
 
@@ -501,6 +551,9 @@ def main(argv):
                     f"{_EVALUATIONS.value}: random search draws its evaluations from it")
   root = _WORKDIR.value
   os.makedirs(root, exist_ok=True)
+  restored = ledger.restore(root, _LEDGER.value)
+  if restored:
+    print(f"study: {restored} finished pieces restored from {_LEDGER.value}", flush=True)
   groups = planned(spaces, counts)
   if not _REPORT_ONLY.value:
     pending = schedule(spaces, counts)
@@ -515,6 +568,7 @@ def main(argv):
       pending = waiting
       if pending:
         time.sleep(30)
+    keep(root)
   previous = io_utils.read_json(_JSON.value) if os.path.exists(_JSON.value) else {}
   found = collect(root, groups) if os.path.isdir(root) else []
   if _REPORT_ONLY.value and previous.get("replicates") and not any(r["methods"] for r in found):

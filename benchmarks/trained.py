@@ -24,6 +24,7 @@ import time
 import jax
 from absl import flags
 
+from benchmarks import ledger
 from benchmarks.claims import claim, release
 from benchmarks.tables import trained as table
 from gp_jax import api, artifacts, evaluate
@@ -54,6 +55,9 @@ _OUTPUT = flags.DEFINE_string("output", "BENCHMARKS.md", "The page re-rendered w
 _STEPS = flags.DEFINE_integer("steps", 0, "Override: every training's steps (tests).")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only collect the finished units "
                                  "into the table (another process may still run the rest).")
+_LEDGER = flags.DEFINE_string("ledger", "", "The finished units, kept between sessions "
+                              "(benchmarks/ledger.py; make trained: "
+                              "benchmarks/ledgers/trained.json); '': none.")
 
 
 def base_config(seed: int = 0):
@@ -69,19 +73,44 @@ def base_config(seed: int = 0):
   return config
 
 
-def search_workdir(root: str) -> str:
+def search_workdir(root: str, pruningnet_needed: bool) -> str:
   """The PruningNet and the searches (seed 0), run here unless another process holds
-  them (its units wait for them: `missing`)."""
+  them (its units wait for them: `missing`). Searches restored from the ledger are
+  kept (the units already retrained their configurations); their PruningNet is
+  trained again only if a unit still starts from its weights."""
   directory = os.path.join(root, "search")
   config = base_config()
   validation.validate(config)
-  if not all(os.path.exists(artifacts.result_path(directory, float(t)))
-             for t in _TARGETS.value):
-    if claim(directory):
-      pruningnet.run(config, directory)
+  searched = all(os.path.exists(artifacts.result_path(directory, float(t)))
+                 for t in _TARGETS.value)
+  trained = os.path.exists(pruningnet_done(directory))
+  if not (searched and (trained or not pruningnet_needed)) and claim(directory):
+    pruningnet.run(config, directory)  # resumes; skips a finished one
+    io_utils.write_text(pruningnet_done(directory), "")
+    if not searched:
       search.run(config, directory)
-      release(directory)
+    release(directory)
   return directory
+
+
+def pruningnet_done(search_dir: str) -> str:
+  """The marker of a PruningNet trained in this workdir (not a ledger record: a
+  restored workdir has the searches, not the weights)."""
+  return os.path.join(search_dir, "pruningnet.done")
+
+
+def teachers_needed(pending) -> None:
+  """A teacher whose record was restored but whose weights were lost with a session is
+  trained again if a unit still learns from it or starts from it (its old record is
+  kept beside, as unit.previous.json)."""
+  fresh = [u for u in pending if not os.path.exists(os.path.join(u[1], "unit.json"))]
+  for key, directory, *_ in pending:
+    done = os.path.join(directory, "unit.json")
+    if key[0] != "full" or not os.path.exists(done) or os.path.isdir(
+        artifacts.network_dir(directory, "pruned")):
+      continue
+    if any(done in needs for *_, needs in fresh):
+      os.replace(done, os.path.join(directory, "unit.previous.json"))
 
 
 def missing(needs: list[str]) -> bool:
@@ -129,6 +158,8 @@ def units(root: str, search_dir: str):
         map(float, _TARGETS.value), _CONFIGURATIONS.value, _INITS.value, _DISTILL.value):
       config = base_config(seed)
       needs = list(done) if conf == "searched" or init == "pruningnet" else []
+      if init == "pruningnet":
+        needs.append(pruningnet_done(search_dir))
       if conf == "searched":
         widths = (lambda t=t: io_utils.read_json(artifacts.result_path(search_dir, t))["widths"])
       else:
@@ -163,15 +194,22 @@ def main(argv):
     raise UserError("--distill takes off and/or on")
   root = _WORKDIR.value
   os.makedirs(root, exist_ok=True)
+  restored = ledger.restore(root, _LEDGER.value)
+  if restored:
+    print(f"trained: {restored} finished pieces restored from {_LEDGER.value}", flush=True)
   # The PruningNet and the searches, where a unit needs them.
   needed = "searched" in _CONFIGURATIONS.value or "pruningnet" in _INITS.value
-  search_dir = None
-  if needed:
-    search_dir = os.path.join(root, "search") if _REPORT_ONLY.value else search_workdir(root)
+  search_dir = os.path.join(root, "search") if needed else None
   results, pending = [], list(units(root, search_dir))
   planned = len(pending)
   if _REPORT_ONLY.value:  # the finished units only
     pending = [u for u in pending if os.path.exists(os.path.join(u[1], "unit.json"))]
+  else:
+    teachers_needed(pending)
+    if needed:
+      search_workdir(root, any(
+          u[0][0] != "full" and u[0][2] == "pruningnet"
+          and not os.path.exists(os.path.join(u[1], "unit.json")) for u in pending))
   while pending:  # a unit another process holds, or whose inputs it still makes, waits
     waiting = []
     for key, directory, config, widths, needs in pending:
@@ -185,6 +223,8 @@ def main(argv):
       if fresh:
         print(f"trained: {' '.join(map(str, key))}: test top-1 {got['top1']:.4f} "
               f"({got['minutes']:.1f} min)", flush=True)
+        if _LEDGER.value:
+          ledger.save(root, _LEDGER.value)
     pending = waiting
     if pending:
       time.sleep(30)

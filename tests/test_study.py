@@ -2,6 +2,7 @@
 and the harness end to end on digits (resumed), with the paired reading's statistics."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -166,7 +167,7 @@ def test_study_end_to_end_on_digits_resumes_without_new_work(tmp_path):
           "--retrained=random",
           "--pruningnet_steps=2", "--smoke", "--target=0.6", f"--workdir={tmp_path}/w",
           f"--json={tmp_path}/study.json", f"--output={tmp_path}/STUDY.md",
-          f"--rank_json={tmp_path}/rank.json"]
+          f"--rank_json={tmp_path}/rank.json", f"--ledger={tmp_path}/ledger.json"]
   # the PruningNet recipe, scorer and retrain recipe default to the ranking's choices
   (tmp_path / "rank.json").write_text(json.dumps({"best": "today", "recipe": "e1"}))
   first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -189,5 +190,43 @@ def test_study_end_to_end_on_digits_resumes_without_new_work(tmp_path):
   assert "## `digits`" in text and "| graph_rl | amc | 2 |" in text
   cached = (tmp_path / "w" / "digits" / "pn0" / "scores_selection.jsonl").read_text()
   assert len(cached.splitlines()) == len({l.split('"scores"')[0] for l in cached.splitlines()})
+  # A new session: the workdir is gone, the ledger (committed) holds the finished pieces
+  # but one search. Only that search runs again, on its PruningNet rebuilt bit for bit
+  # (a different one would drop the group's pieces: test_a_rebuilt_pruningnet_...).
+  ledger = json.loads((tmp_path / "ledger.json").read_text())
+  lost = "digits/pn0/s1/amc/search/result_0.6.json"
+  assert lost in ledger["records"] and not any(
+      k.endswith((".jsonl", ".msgpack")) for k in ledger["records"])
+  del ledger["records"][lost]
+  (tmp_path / "ledger.json").write_text(json.dumps(ledger))
+  shutil.rmtree(tmp_path / "w")
   second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
-  assert second.returncode == 0 and "study: digits replicate" not in second.stdout
+  assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+  ran = [l for l in second.stdout.splitlines() if l.startswith("study: digits replicate")]
+  assert len(ran) == 1 and "replicate 1 amc" in ran[0] and "dropped" not in second.stdout
+  again = json.loads((tmp_path / "study.json").read_text())["replicates"]
+  assert again[0] == rows[0] and again[1]["methods"]["amc"] == rows[1]["methods"]["amc"]
+  assert lost in json.loads((tmp_path / "ledger.json").read_text())["records"]
+
+
+def test_a_rebuilt_pruningnet_that_differs_drops_its_groups_pieces(tmp_path):
+  from benchmarks import ledger, study
+  params = {"w": np.ones((2, 3), np.float32)}
+  group = tmp_path / "pn0"
+  kept = {"pruningnet_minutes.json", "s0/amc/minutes.json"}
+  dropped = {"s0/amc/search/result_0.3.json", "s0/random_pool/random.json",
+             "s0/retrain/amc_s0/report.json", "scores_selection.jsonl"}
+  for rel in kept | dropped:
+    (group / rel).parent.mkdir(parents=True, exist_ok=True)
+    (group / rel).write_text("{}")
+  (group / "s0/amc/search/state_amc_0.3").mkdir()
+  study.same_pruningnet(str(group), params)  # the first: recorded, nothing dropped
+  assert all((group / rel).exists() for rel in kept | dropped)
+  study.same_pruningnet(str(group), {"w": np.ones((2, 3), np.float32)})  # the same
+  assert all((group / rel).exists() for rel in kept | dropped)
+  study.same_pruningnet(str(group), {"w": np.full((2, 3), 1.0000001, np.float32)})
+  assert all((group / rel).exists() for rel in kept)
+  assert not any((group / rel).exists() for rel in dropped)
+  assert not (group / "s0/amc/search/state_amc_0.3").exists()
+  assert json.loads((group / "pruningnet_fingerprint.json").read_text())["sha256"] == (
+      ledger.fingerprint({"w": np.full((2, 3), 1.0000001, np.float32)}))

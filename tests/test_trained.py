@@ -2,6 +2,7 @@
 end to end on digits (resumed), and its table in BENCHMARKS.md."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def test_trained_end_to_end_on_digits_resumes(tmp_path):
   args = [sys.executable, "-m", "benchmarks.trained", "--config=configs/digits_resnet20.py:smoke",
           "--targets=0.6", "--configurations=uniform", "--inits=checkpoint",
           "--distill=off,on", "--seeds=0", "--steps=2", f"--workdir={tmp_path}/w",
-          f"--json={bench}", f"--output={tmp_path}/B.md"]
+          f"--json={bench}", f"--output={tmp_path}/B.md", f"--ledger={tmp_path}/ledger.json"]
   first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
   data = json.loads(bench.read_text())
@@ -49,5 +50,21 @@ def test_trained_end_to_end_on_digits_resumes(tmp_path):
   record = json.loads((tmp_path / "w" / "units" / "0.6_uniform_checkpoint_on_s0" / "retrain"
                        / "pruned" / "network.json").read_text())
   assert record["init"] == "checkpoint"
+  # A new session: the workdir is gone; the ledger holds every unit but the distilled
+  # one. It runs again, and so does its teacher, whose weights went with the workdir.
+  ledger = json.loads((tmp_path / "ledger.json").read_text())
+  lost = "units/0.6_uniform_checkpoint_on_s0/unit.json"
+  assert {lost, "full_s0/unit.json"} <= set(ledger["records"])
+  del ledger["records"][lost]
+  (tmp_path / "ledger.json").write_text(json.dumps(ledger))
+  shutil.rmtree(tmp_path / "w")
   second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
-  assert second.returncode == 0 and "trained: " not in second.stdout
+  assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+  ran = sorted(l.split(":")[1] for l in second.stdout.splitlines()
+               if l.startswith("trained: ") and "test top-1" in l)
+  assert ran == [" 0.6 uniform checkpoint on 0", " full 0"], ran
+  assert (tmp_path / "w" / "full_s0" / "unit.previous.json").exists()
+  again = {tuple(map(str, u["key"])): u["top1"]
+           for u in json.loads(bench.read_text())["trained"]["units"]}
+  off = ("0.6", "uniform", "checkpoint", "off", "0")
+  assert again[off] == {tuple(map(str, u["key"])): u["top1"] for u in data["trained"]["units"]}[off]
