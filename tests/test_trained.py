@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
+
 from benchmarks.tables import trained as table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,7 +25,30 @@ def test_table_shows_each_start_with_and_without_distillation():
   assert "The full network (the teacher): 90.00 ± 0.00 (2)" in text
   assert table.replace_section(text, data) == text  # replaced, not appended again
   assert "Incomplete" not in text
+  # checkpoint off: +0.00 on both seeds; on: +0.00 too; scratch on: +0.00. No start beats
+  # the baseline, so there is no best.
+  assert ("| pruned from the trained network, fine-tuned | off | +0.00 [+0.00, +0.00] (2) |"
+          in text)
+  assert "none yet" in text
   assert "**Incomplete**: 10 of 12 units" in table.render({**data, "planned": 12})
+
+
+def test_the_best_start_is_the_highest_paired_gain_past_its_interval():
+  def unit(init, d, s, top1, t=0.3, conf="searched"):
+    return {"key": [t, conf, init, d, s], "top1": top1, "minutes": 1.0}
+  units = [unit("scratch", "off", s, 0.80 + 0.01 * s) for s in range(3)]
+  units += [unit("checkpoint", "off", s, 0.81 + 0.01 * s + 0.001 * (s == 1)) for s in range(3)]
+  units += [unit("scratch", "on", s, 0.85 + 0.03 * (s == 0)) for s in range(3)]  # noisy
+  diffs = table.paired_differences(units)
+  assert np.allclose(diffs[("checkpoint", "off")][0.3], [1.0, 1.1, 1.0])
+  assert np.allclose(diffs[("scratch", "on")][0.3], [8.0, 4.0, 3.0])
+  # scratch+distillation gains more on average (5.0), but its interval (3 pairs, sd 2.6)
+  # reaches below zero; the checkpoint's +1.03 is tight
+  assert table.best_start(units) == ("checkpoint", "off")
+  text = table.render({"config": "c.py", "units": units, "finetune_lr": 0.01, "date": "d",
+                       "host_cpu": "cpu", "cores": 2, "jax": "x"})
+  assert "**pruned from the trained network, fine-tuned, distillation off**" in text
+  assert table.best_start(units[:3]) is None
 
 
 def test_trained_end_to_end_on_digits_resumes(tmp_path):
