@@ -115,16 +115,17 @@ def snapshot(directory):
 
 def test_cli_rejects_generated_bad_input_with_one_line_exit_2_and_untouched_workdir(tmp_path):
   rng = random.Random(0)
-  # Ten of the generated cases (each is rejected in-process above; here the path
-  # from the command line to the exit code is what is checked), every broken file.
-  sample = rng.sample([c for c in CASES], 10)
+  # Four of the generated cases (each is rejected in-process above; here the path
+  # from the command line to the exit code is what is checked: a process each),
+  # every broken file.
+  sample = rng.sample([c for c in CASES], 4)
   runs = [["--config=tests/tiny_config.py", override(p, v)] for _, p, v in sample]
   for name, text in BROKEN_FILES.items():
     path = tmp_path / f"{name}.py"
     path.write_text(text)
     runs.append([f"--config={path}"])
   runs.append([f"--config={tmp_path / 'missing.py'}"])
-  assert len(runs) >= 14
+  assert len(runs) >= 8
 
   def one(i_args):
     i, args = i_args
