@@ -38,7 +38,10 @@ def gather(root: str) -> dict:
     for name in files:
       if is_record(name):
         path = os.path.join(directory, name)
-        out[os.path.relpath(path, root)] = io_utils.read_json(path)
+        try:
+          out[os.path.relpath(path, root)] = io_utils.read_json(path)
+        except FileNotFoundError:  # another process sharing the workdir just moved it
+          continue
   return dict(sorted(out.items()))
 
 
