@@ -170,7 +170,7 @@ def units(root: str, search_dir: str):
       r.init = init
       if init == "checkpoint":
         r.init_checkpoint = artifacts.network_dir(teacher, "pruned")
-        r.learning_rate = _FINETUNE_LR.value
+        r.finetune_learning_rate = _FINETUNE_LR.value
       if distill == "on":
         r.distill.teacher = artifacts.network_dir(teacher, "pruned")
       name = f"{t:g}_{conf}_{init}_{distill}_s{seed}"

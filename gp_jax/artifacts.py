@@ -182,10 +182,19 @@ def network_record(config, spec, widths, role: str, method: str, cost=None) -> d
       "macs": int(costs.macs(spec, widths)), "params": int(costs.params(spec, widths)),
       "macs_ratio": float(costs.macs(spec, widths) / costs.macs(spec)),
       "unpruned_macs": int(costs.macs(spec)), "unpruned_params": int(costs.params(spec)),
-      "init": config.retrain.init, "seed": int(config.seed),
+      "init": _init_of(config.retrain, role), "seed": int(config.seed),
       "eval": {k: int(v) for k, v in config.eval.items()},
       **predicted,
   }
+
+
+def _init_of(retrain, role: str) -> str:
+  """Where the network `role` starts: the unpruned one never from the PruningNet, nor
+  from itself (retrain.init_checkpoint=unpruned)."""
+  if role == "unpruned" and (retrain.init == "pruningnet" or (
+      retrain.init == "checkpoint" and retrain.init_checkpoint == "unpruned")):
+    return "scratch"
+  return retrain.init
 
 
 def _facts(record: dict) -> dict:

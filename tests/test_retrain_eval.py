@@ -11,6 +11,7 @@ import pytest
 from gp_jax import artifacts, evaluate
 from gp_jax.config.build import spec_from_config
 from gp_jax.net import costs
+from gp_jax.runtime import metrics
 from gp_jax.stages import eval as eval_stage
 from gp_jax.stages import retrain as retrain_stage
 from gp_jax.stages import search as search_stage
@@ -197,6 +198,37 @@ def test_prune_a_trained_network_and_distil_from_the_unpruned(retrained, tmp_pat
   for a, b in zip(jax.tree.leaves(pruned["params"]), jax.tree.leaves(expected["params"])):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
   assert os.path.exists(os.path.join(w, "retrain", "unpruned", "network.json"))
+
+
+def test_prune_the_unpruned_network_of_the_same_run_and_fine_tune_it(retrained, tmp_path):
+  """retrain.init_checkpoint=unpruned: the full network trains first, from scratch at
+  learning_rate; the pruned one starts from its most important channels, at
+  finetune_learning_rate (tiny here: it barely moves from that start)."""
+  from gp_jax.net import importance
+  from gp_jax.config import validation
+  _, workdir = retrained
+  config = tiny_config()
+  r = config.retrain
+  r.baseline, r.unpruned = "", False
+  r.init, r.init_checkpoint = "checkpoint", "unpruned"
+  r.finetune_learning_rate, r.weight_decay, r.momentum = 1e-9, 0.0, 0.0
+  validation.validate(config)
+  spec = spec_from_config(config)
+  w = str(tmp_path / "w")
+  _workdir_with_result(workdir, w)
+  records = retrain_stage.networks_to_train(config, spec, artifacts.read_search_result(spec, w), w)
+  assert [(x["role"], x["init"]) for x in records] == [("unpruned", "scratch"),
+                                                      ("pruned", "checkpoint")]
+  retrain_stage.run(config, w)
+  _, widths, pruned, _, _ = artifacts.load_network(os.path.join(w, "retrain", "pruned"))
+  _, _, full, _, _ = artifacts.load_network(os.path.join(w, "retrain", "unpruned"))
+  expected = importance.prune_variables(full, spec, widths, "l1")
+  for a, b in zip(jax.tree.leaves(pruned["params"]), jax.tree.leaves(expected["params"])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+  # the unpruned network itself trained at learning_rate (0.1), from its own init
+  rows = [m for m in metrics.read_metrics(w) if m.get("stage") == "retrain/unpruned"
+          and "learning_rate" in m]
+  assert rows and max(m["learning_rate"] for m in rows) > 1e-3
 
 
 def test_bad_teacher_or_init_checkpoint_is_one_line(retrained, tmp_path):

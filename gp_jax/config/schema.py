@@ -207,8 +207,12 @@ FIELDS: tuple[Field, ...] = (
     Field("retrain.init", "scratch", registry("gp_jax.config.build:INITS"),
           "scratch (as MetaPruning) | pruningnet (generated weights) | checkpoint (a "
           "trained full network, its most important channels kept: retrain.init_checkpoint)"),
-    Field("retrain.init_checkpoint", "", _path("a checkpoint directory (or '')"),
-          "retrain.init=checkpoint: W/retrain/unpruned of a run of the same network"),
+    Field("retrain.init_checkpoint", "", _path("'', 'unpruned' or a checkpoint directory"),
+          "retrain.init=checkpoint: unpruned (the full network, trained first in this run) "
+          "| W/retrain/unpruned of a run of the same network"),
+    Field("retrain.finetune_learning_rate", 0.0, number(0, math.inf),
+          "peak learning rate of a network that starts from a trained checkpoint "
+          "(retrain.init=checkpoint; its weights are trained already); 0: learning_rate"),
     # Li et al. 2017 (filter L1 norms) | Liu et al. 2017 (network slimming: BN scales)
     Field("retrain.importance", "l1", registry("gp_jax.net.importance:METHODS"),
           "which channels a pruned checkpoint keeps: l1 (kernel norms) | bn_scale"),

@@ -88,8 +88,10 @@ def check_relations(config) -> None:
   r = config.retrain
   if r.init == "checkpoint":
     if not r.init_checkpoint:
-      raise UserError("retrain.init=checkpoint needs retrain.init_checkpoint=W/retrain/unpruned "
-                      "(a trained full network of the same architecture)")
+      raise UserError("retrain.init=checkpoint needs retrain.init_checkpoint=unpruned (the "
+                      "full network, trained first in this run) or W/retrain/unpruned of "
+                      "another run of the same architecture")
+  if r.init == "checkpoint" and r.init_checkpoint != "unpruned":
     network_files.check_fits(r.init_checkpoint, spec, "retrain.init_checkpoint",
                              config.model.arch)
   if r.distill.teacher not in ("", "unpruned"):

@@ -3,9 +3,11 @@
 Reads W/search/result.json; trains the sliced network from scratch (default, as
 MetaPruning), from the PruningNet's generated weights (`retrain.init=pruningnet`), or
 from a trained full network with each group's most important channels kept
-(`retrain.init=checkpoint`, gp_jax/net/importance.py). With `retrain.distill.teacher`
-the loss adds a teacher's soft targets on the same augmented batch (`unpruned`: the
-full network, trained first in this run).
+(`retrain.init=checkpoint`, gp_jax/net/importance.py; `retrain.init_checkpoint=unpruned`:
+the full network, trained first in this run), then fine-tuned at
+`retrain.finetune_learning_rate`. With `retrain.distill.teacher` the loss adds a
+teacher's soft targets on the same augmented batch (`unpruned`: the full network,
+trained first in this run).
 With `retrain.baseline=uniform` it also trains the uniform-width network at the
 same MACs, and with `retrain.unpruned=True` the full network, all with the same
 schedule and seed. Each network lives in W/retrain/<role>/: orbax checkpoints
@@ -96,6 +98,27 @@ def teacher_path(config, workdir) -> str:
   return artifacts.network_dir(workdir, "unpruned") if teacher == "unpruned" else teacher
 
 
+def init_path(config, workdir, role: str) -> str:
+  """The trained network `role` starts from ('' if none): retrain.init=checkpoint's, but
+  never the run's own unpruned network for itself."""
+  c = config.retrain
+  if c.init != "checkpoint" or (c.init_checkpoint == "unpruned" and role == "unpruned"):
+    return ""
+  return (artifacts.network_dir(workdir, "unpruned") if c.init_checkpoint == "unpruned"
+          else c.init_checkpoint)
+
+
+def optimizer_section(config, role_init: str):
+  """retrain's optimiser fields, at finetune_learning_rate for a network that starts
+  from a trained one (where set)."""
+  c = config.retrain
+  if not role_init or not c.finetune_learning_rate:
+    return c
+  c = c.copy_and_resolve_references()
+  c.learning_rate = c.finetune_learning_rate
+  return c
+
+
 def load_teacher(config, workdir):
   """(teacher module, its variables), or (None, None) without distillation."""
   path = teacher_path(config, workdir)
@@ -120,8 +143,10 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   role, widths = record["role"], record["widths"]
   directory = artifacts.network_dir(workdir, role)
   model = models.ConvNet(spec, tuple(widths), input_norm=artifacts.input_norm_from_record(record))
-  schedule = optim.learning_rate_schedule(c, c.steps)
-  tx = optim.make_optimizer(c, c.steps)
+  start_from = init_path(config, workdir, role)
+  opt = optimizer_section(config, start_from)
+  schedule = optim.learning_rate_schedule(opt, c.steps)
+  tx = optim.make_optimizer(opt, c.steps)
   # The teacher (never itself: the unpruned network trains on the labels alone).
   teacher, teacher_vars = (None, None) if role == "unpruned" else load_teacher(config, workdir)
   create = lambda v: RetrainState.create(  # pylint: disable=unnecessary-lambda-assignment
@@ -133,8 +158,8 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   if c.init == "pruningnet" and role != "unpruned":
     variables = pruningnet_variables(config, spec, widths, workdir, splits, mesh)
     state = xla_flags.run_unoptimised(create, variables, out_shardings=replicated)
-  elif c.init == "checkpoint":
-    _, _, trained, _, _ = artifacts.load_network(c.init_checkpoint)
+  elif start_from:
+    _, _, trained, _, _ = artifacts.load_network(start_from)
     variables = importance.prune_variables(trained, spec, widths, c.importance)
     state = xla_flags.run_unoptimised(create, variables, out_shardings=replicated)
   else:
@@ -173,9 +198,12 @@ def networks_to_train(config, spec, result, workdir) -> list[dict]:
   if config.retrain.baseline == "uniform":
     widths = methods.uniform_widths(make_env(config, spec, target, cost))
     records.append(artifacts.network_record(config, spec, widths, "uniform", "uniform", cost))
-  if config.retrain.unpruned or config.retrain.distill.teacher == "unpruned":
-    # The teacher first: the others learn from it.
-    at = 0 if config.retrain.distill.teacher == "unpruned" else len(records)
+  r = config.retrain
+  first = r.distill.teacher == "unpruned" or (r.init == "checkpoint"
+                                              and r.init_checkpoint == "unpruned")
+  if r.unpruned or first:
+    # The teacher or the start first: the others learn from it, or start from it.
+    at = 0 if first else len(records)
     records.insert(at, artifacts.network_record(config, spec, spec.max_widths, "unpruned",
                                                 "unpruned", cost))
   return records
