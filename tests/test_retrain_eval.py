@@ -174,36 +174,12 @@ def _workdir_with_result(source, target):
     f.write(result)
 
 
-def test_prune_a_trained_network_and_distil_from_the_unpruned(retrained, tmp_path):
-  from gp_jax.net import importance
-  from gp_jax.config import validation
-  _, workdir = retrained
-  trained = os.path.join(workdir, "retrain", "unpruned")
-  config = tiny_config()
-  r = config.retrain
-  r.baseline, r.unpruned = "", False
-  r.init, r.init_checkpoint = "checkpoint", trained
-  r.learning_rate, r.weight_decay, r.momentum = 1e-9, 0.0, 0.0  # the start, barely moved
-  r.distill.teacher = "unpruned"
-  validation.validate(config)
-  spec = spec_from_config(config)
-  w = str(tmp_path / "w")
-  _workdir_with_result(workdir, w)
-  records = retrain_stage.networks_to_train(config, spec, artifacts.read_search_result(spec, w), w)
-  assert [x["role"] for x in records] == ["unpruned", "pruned"]  # the teacher first
-  retrain_stage.run(config, w)
-  _, widths, pruned, _, _ = artifacts.load_network(os.path.join(w, "retrain", "pruned"))
-  _, _, full, _, _ = artifacts.load_network(trained)
-  expected = importance.prune_variables(full, spec, widths, "l1")
-  for a, b in zip(jax.tree.leaves(pruned["params"]), jax.tree.leaves(expected["params"])):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
-  assert os.path.exists(os.path.join(w, "retrain", "unpruned", "network.json"))
-
-
 def test_prune_the_unpruned_network_of_the_same_run_and_fine_tune_it(retrained, tmp_path):
   """retrain.init_checkpoint=unpruned: the full network trains first, from scratch at
   learning_rate; the pruned one starts from its most important channels, at
-  finetune_learning_rate (tiny here: it barely moves from that start)."""
+  finetune_learning_rate (tiny here: it barely moves from that start), and learns
+  from it (distillation; a teacher or start from another run's directory:
+  test_trained.py's end-to-end run)."""
   from gp_jax.net import importance
   from gp_jax.config import validation
   _, workdir = retrained
@@ -212,6 +188,7 @@ def test_prune_the_unpruned_network_of_the_same_run_and_fine_tune_it(retrained, 
   r.baseline, r.unpruned = "", False
   r.init, r.init_checkpoint = "checkpoint", "unpruned"
   r.finetune_learning_rate, r.weight_decay, r.momentum = 1e-9, 0.0, 0.0
+  r.distill.teacher = "unpruned"
   validation.validate(config)
   spec = spec_from_config(config)
   w = str(tmp_path / "w")
