@@ -15,6 +15,7 @@ plus `network.json`, which is all `gp_jax.evaluate` needs to rebuild it.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -184,8 +185,10 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
                                process_count=jax.process_count())
   batches = sharding.global_batches(
       loader.iterate(local, start, config.dataset.worker_count), batch_sharding)
-  train_loop.train(train_loop.Loop.from_config(config, "retrain", label), state, step_fn,
-                   batches, start, ckpts, writer)
+  loop = train_loop.Loop.from_config(config, "retrain", label)
+  if opt is not c:  # a fine-tune: a non-finite loss asks to lower its own rate
+    loop = dataclasses.replace(loop, learning_rate_flag="--config.retrain.finetune_learning_rate")
+  train_loop.train(loop, state, step_fn, batches, start, ckpts, writer)
 
 
 def networks_to_train(config, spec, result, workdir) -> list[dict]:
