@@ -182,13 +182,13 @@ def network_record(config, spec, widths, role: str, method: str, cost=None) -> d
       "macs": int(costs.macs(spec, widths)), "params": int(costs.params(spec, widths)),
       "macs_ratio": float(costs.macs(spec, widths) / costs.macs(spec)),
       "unpruned_macs": int(costs.macs(spec)), "unpruned_params": int(costs.params(spec)),
-      "init": _init_of(config.retrain, role), "seed": int(config.seed),
+      "init": start_of(config.retrain, role), "seed": int(config.seed),
       "eval": {k: int(v) for k, v in config.eval.items()},
       **predicted,
   }
 
 
-def _init_of(retrain, role: str) -> str:
+def start_of(retrain, role: str) -> str:
   """Where the network `role` starts: the unpruned one never from the PruningNet, nor
   from itself (retrain.init_checkpoint=unpruned)."""
   if role == "unpruned" and (retrain.init == "pruningnet" or (

@@ -103,7 +103,7 @@ def init_path(config, workdir, role: str) -> str:
   """The trained network `role` starts from ('' if none): retrain.init=checkpoint's, but
   never the run's own unpruned network for itself."""
   c = config.retrain
-  if c.init != "checkpoint" or (c.init_checkpoint == "unpruned" and role == "unpruned"):
+  if artifacts.start_of(c, role) != "checkpoint":
     return ""
   return (artifacts.network_dir(workdir, "unpruned") if c.init_checkpoint == "unpruned"
           else c.init_checkpoint)
@@ -156,7 +156,7 @@ def train_network(config, spec, record, workdir, splits, writer, mesh):
   # The state is created once: its program is compiled unoptimised. Optimised, the
   # many random draws of a network's init took longer to compile than its train step,
   # for a program that runs once.
-  if c.init == "pruningnet" and role != "unpruned":
+  if artifacts.start_of(c, role) == "pruningnet":
     variables = pruningnet_variables(config, spec, widths, workdir, splits, mesh)
     state = xla_flags.run_unoptimised(create, variables, out_shardings=replicated)
   elif start_from:
